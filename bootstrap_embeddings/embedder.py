@@ -1,0 +1,253 @@
+"""The sentence embedder: pooling, contrastive training on triplets, saving with a card.
+
+Training is supervised SimCSE as the paper runs it: multiple-negatives ranking
+(InfoNCE over in-batch positives plus each anchor's hard negative) at temperature
+0.05, done with sentence-transformers' trainer rather than SimCSE's own loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bootstrap_embeddings.errors import UserError
+
+
+POOLINGS = ("mean", "avg_first_last")
+COLUMNS = ("anchor", "positive", "negative")  # MNRL reads them in this order
+
+
+def pooling_modules(transformer, pooling: str) -> list:
+    """Sentence-transformers modules that turn `transformer`'s token states into one vector.
+
+    `avg_first_last` is the paper's pooler (SimCSE's): the mean over tokens of
+    (hidden_states[1] + hidden_states[-1]) / 2, i.e. the outputs of the first and the
+    last transformer layer (index 0 is the embedding layer, which SimCSE skips; so does
+    the paper's simcse_train.py). It is built from library modules, as the paper's
+    evaluation_mteb.py does: WeightedLayerPooling with weights 1/2 on the first and last
+    layer and 0 elsewhere, then masked mean pooling. Library modules reload with a plain
+    `SentenceTransformer(path)`; a class of our own would need `trust_remote_code=True`
+    in sentence-transformers >= 6, and the saved model would need this package.
+    """
+    import torch
+    from sentence_transformers.sentence_transformer.modules import Pooling, WeightedLayerPooling
+
+    if pooling not in POOLINGS:
+        raise UserError(f"embedder.pooling: got {pooling!r}; allowed: {', '.join(POOLINGS)}")
+    dim = transformer.get_embedding_dimension()
+    config = transformer.model.config
+    # The Transformer module passes hidden_states on as `all_layer_embeddings` only when
+    # the model's config asks for them; the flag is saved with the config.
+    config.output_hidden_states = pooling == "avg_first_last"
+    if pooling == "mean":
+        return [Pooling(dim, pooling_mode="mean")]
+    layers = config.num_hidden_layers
+    weights = torch.zeros(layers)
+    weights[0] = weights[-1] = 0.5
+    first_last = WeightedLayerPooling(
+        dim, num_hidden_layers=layers, layer_start=1,
+        layer_weights=torch.nn.Parameter(weights, requires_grad=False),
+    )
+    return [first_last, Pooling(dim, pooling_mode="mean")]
+
+
+def build_model(base: str | Path, pooling: str, revision: str | None = None):
+    """The base embedder with the chosen pooling in place of its own.
+
+    `base` is what `SentenceTransformer` loads: a sentence-transformers directory, a
+    plain transformers encoder (wrapped with mean pooling) or a hub id (with
+    `revision`); stages pass `base_models.resolve_embedder_path(...)`. Modules after
+    the pooling (e.g. Normalize) are kept.
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import (
+        Pooling,
+        Transformer,
+        WeightedLayerPooling,
+    )
+
+    loaded = SentenceTransformer(str(base), revision=revision)
+    modules = list(loaded)
+    if not isinstance(modules[0], Transformer):
+        raise UserError(
+            f"{base}: its first module is {type(modules[0]).__name__}, not a Transformer")
+    after = [m for m in modules[1:] if not isinstance(m, (Pooling, WeightedLayerPooling))]
+    model = SentenceTransformer(
+        modules=[modules[0], *pooling_modules(modules[0], pooling), *after],
+        similarity_fn_name=loaded.similarity_fn_name,
+        prompts=loaded.prompts,
+    )
+    model.max_seq_length = loaded.max_seq_length
+    return model
+
+
+def triplet_dataset(triplets: Sequence[dict]):
+    """A datasets.Dataset with exactly the columns anchor, positive, negative (in that order)."""
+    from datasets import Dataset
+
+    return Dataset.from_dict({c: [t[c] for t in triplets] for c in COLUMNS})
+
+
+def make_loss(model, scale: float):
+    """Supervised SimCSE: MNRL with in-batch and hard negatives, scale = 1 / temperature."""
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    return MultipleNegativesRankingLoss(model, scale=scale)
+
+
+def _loss_curve_callback():
+    from transformers import TrainerCallback
+
+    class LossCurve(TrainerCallback):
+        """Collects the training loss at every logging step as {step, loss}."""
+
+        def __init__(self) -> None:
+            self.points: list[dict] = []
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.points.append({"step": state.global_step, "loss": float(logs["loss"])})
+
+    return LossCurve()
+
+
+def _freeze_layer_weights(model) -> None:
+    # avg_first_last is parameter-free; a reloaded WeightedLayerPooling makes its weights
+    # trainable again, so freeze them before any training.
+    from sentence_transformers.sentence_transformer.modules import WeightedLayerPooling
+
+    for module in model:
+        if isinstance(module, WeightedLayerPooling):
+            module.layer_weights.requires_grad_(False)
+
+
+def train_embedder(model, triplets: Sequence[dict], cfg, seed: int, out_dir: str | Path) -> dict:
+    """Train `model` in place on the triplets with `cfg` (params.embedder); return the run's record.
+
+    `out_dir` is the trainer's scratch folder (nothing is checkpointed there). The
+    model's own max_seq_length is restored afterwards, so evaluation truncates the
+    trained model and the untrained baseline alike. Returns {loss_curve: [{step, loss}],
+    n_triplets, steps, train_runtime_s, triplets_per_s}.
+    """
+    from sentence_transformers import (
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    if not triplets:
+        raise ValueError("no triplets to train on")
+    t = cfg.training
+    prompts = {"anchor": cfg.query_prefix,
+               "positive": cfg.passage_prefix, "negative": cfg.passage_prefix}
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(out_dir),
+        num_train_epochs=t.epochs,
+        per_device_train_batch_size=t.batch_size,
+        learning_rate=t.lr,
+        warmup_steps=t.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        seed=seed,
+        data_seed=seed,
+        # in-batch negatives: a duplicate text in a batch would be a false negative
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        prompts={col: p for col, p in prompts.items() if p} or None,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",  # the stage logs to MLflow itself, inside its tracked run
+    )
+    curve = _loss_curve_callback()
+    _freeze_layer_weights(model)
+    dataset = triplet_dataset(triplets)
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=dataset,
+        loss=make_loss(model, cfg.loss_scale), callbacks=[curve],
+    )
+    max_seq_length = model.max_seq_length
+    model.max_seq_length = t.max_length
+    start = time.perf_counter()
+    try:
+        result = trainer.train()
+    finally:
+        model.max_seq_length = max_seq_length
+    seconds = time.perf_counter() - start
+    n_seen = len(dataset) * t.epochs
+    return {
+        "loss_curve": curve.points,
+        "n_triplets": len(dataset),
+        "steps": result.global_step,
+        "train_runtime_s": round(seconds, 2),
+        "triplets_per_s": round(n_seen / seconds, 2),
+    }
+
+
+def probe_embeddings(model, texts: Sequence[str]):
+    """Embeddings of a few texts, to tell two models' weights apart."""
+    return model.encode(list(texts), convert_to_tensor=True, show_progress_bar=False).cpu()
+
+
+def check_saved_model(path: str | Path, trained, before, texts: Sequence[str]) -> None:
+    """Fail loudly if the saved model lost its training (sentence-transformers issue 3247).
+
+    Reloads `path`; its embeddings of `texts` must match the trained model's in memory
+    and differ from `before`, the embeddings the model gave before training.
+    """
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    reloaded = probe_embeddings(SentenceTransformer(str(path), device=trained.device), texts)
+    if not torch.allclose(reloaded, probe_embeddings(trained, texts), atol=1e-4):
+        raise RuntimeError(
+            f"{path}: reloaded model does not reproduce the trained model's embeddings")
+    if torch.allclose(reloaded, before, atol=1e-6):
+        raise RuntimeError(
+            f"{path}: embeddings equal the base model's; the trained weights were lost")
+
+
+def card_section(info: dict) -> str:
+    """A markdown section for the model card: where the model comes from and how it was trained.
+
+    `info` keys: base_model, base_path, strategy, language, pooling, optionally
+    base_model_id (a hub id), and for trained models triplets_path, n_triplets,
+    triplet_summary, loss_scale, hyperparameters.
+    """
+    lines = [
+        "",
+        "## Bootstrapping provenance",
+        "",
+        f"- Base model: {info['base_model']}, materialised in `{info['base_path']}`",
+        f"- Strategy: `{info['strategy']}`",
+        f"- Language: `{info['language']}`",
+        f"- Pooling: `{info['pooling']}`",
+    ]
+    if info.get("n_triplets") is None:
+        lines += ["- Training: none. This is the untrained baseline: the base embedder, "
+                  "saved unchanged apart from the pooling above."]
+        return "\n".join(lines) + "\n"
+    scale = info["loss_scale"]
+    lines += [
+        f"- Training data: `{info['triplets_path']}`, {info['n_triplets']} triplets",
+        f"- Triplet card: {info['triplet_summary']}",
+        f"- Loss: MultipleNegativesRankingLoss with the hard negative (supervised SimCSE), "
+        f"scale {scale:g} (temperature {1 / scale:g})",
+        "- Hyperparameters:",
+        *(f"  - `{k}`: {v!r}" for k, v in info["hyperparameters"].items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def save_embedder(model, path: str | Path, info: dict) -> None:
+    """Save in sentence-transformers format, with our provenance section in its README card."""
+    card = model.model_card_data
+    if info.get("base_model_id"):
+        card.base_model = info["base_model_id"]  # the card links to it on the hub
+    card.model_name = f"{info['strategy']} embedder for {info['language']}"
+    card.language = [info["language"]]
+    card.local_files_only = True
+    # The trainer filled train_datasets (size, columns, loss); name the file it came from.
+    for dataset in card.train_datasets:
+        dataset["name"] = str(info.get("triplets_path") or dataset.get("name") or "")
+    model.save(str(path))
+    readme = Path(path) / "README.md"
+    with open(readme, "a", encoding="utf-8") as fh:
+        fh.write(card_section(info))

@@ -1,0 +1,1 @@
+"""The generator LLM: loading, LoRA adapters, their composition, prompts and generation."""

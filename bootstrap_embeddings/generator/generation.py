@@ -1,0 +1,417 @@
+"""Batched, resumable generation of (anchor, positive, hard negative) triplets.
+
+Two prompts per anchor, as in the paper: one asks for an entailment (the positive),
+one for a contradiction (the hard negative), each through its own LoRA when the
+strategy has them (none for ICL). Prompts are batched with left padding; each batch
+is sampled under its own seed, derived from the run's seed, the relation and the
+batch's position, so a run that resumes after a crash writes the same rows as one
+that never stopped.
+
+Resumption: every finished batch is appended (flush + fsync) to a partial JSONL file
+named by a fingerprint of everything that determines the output (model, adapters,
+recipe, anchors, generation params, seed, dtype). A rerun with the same inputs skips
+the batches already there; any change starts a new file. The caller writes the final
+output atomically and then deletes the partial file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bootstrap_embeddings.generator.prompts import (
+    RELATIONS,
+    chat_wrap,
+    clean_generation,
+    has_chat_template,
+    icl_prompt,
+)
+
+log = logging.getLogger(__name__)
+
+# recipe["adapters"] key of the adapter that writes each relation
+ADAPTER_KEY = {"entailment": "pos", "contradiction": "neg"}
+# Bump when the partial-file format or the sampling scheme changes.
+_FORMAT = 1
+
+
+@dataclass
+class Completions:
+    """What one generation run produced: cleaned answers per relation and anchor id, and its cost."""
+
+    texts: dict[str, dict[str, str]]
+    stats: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+def prompt_language(recipe: dict, language: str) -> str:
+    """The language named in the prompt: the recipe's choice (XL-LoRA: English), else the target's."""
+    from bootstrap_embeddings.languages import language_name
+
+    return recipe.get("prompt_language") or language_name(language)
+
+
+def recipe_prompt(recipe: dict, premise: str, relation: str, language: str) -> str:
+    """The unwrapped prompt a recipe asks for: the paper's prompt, with the recipe's ICL shots if any.
+
+    Recipe shots are {premise, entailment, contradiction}; each relation's prompt shows
+    the matching hypothesis.
+    """
+    shots = [{"premise": s["premise"], "hypothesis": s[relation]} for s in recipe.get("shots") or []]
+    return icl_prompt(premise, relation, prompt_language(recipe, language), shots)
+
+
+# --------------------------------------------------------------------------- fingerprint
+
+
+def _sha256_file(path: Path, h) -> None:
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+
+
+def content_digest(path: str | Path) -> str:
+    """sha256 over the relative names and contents of every file under `path` (or of one file)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        h.update(str(f.relative_to(path) if f != path else f.name).encode() + b"\0")
+        _sha256_file(f, h)
+    return h.hexdigest()
+
+
+def model_digest(path: str | Path) -> str:
+    """A cheap identity for a checkpoint folder: file names and sizes, plus the JSON files' contents.
+
+    Hashing gigabytes of weights on every run would cost more than it protects: a
+    re-materialised base model with other weights but identical sizes and configs
+    is not a case this pipeline produces. A hub id (paper scale) is its own identity.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return str(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{f.relative_to(path)}\0{f.stat().st_size}\0".encode())
+        if f.suffix == ".json":
+            _sha256_file(f, h)
+    return h.hexdigest()
+
+
+def generation_fingerprint(
+    base_path, recipe: dict, items: list[dict], gen, quantization: str, seed: int
+) -> str:
+    """A key for everything that determines a generation run's output (names its partial file)."""
+    from bootstrap_embeddings.generator.loading import resolve_quantization
+
+    used = resolve_quantization(quantization)
+    adapters = recipe.get("adapters") or {}
+    payload = {
+        "format": _FORMAT,
+        "model": model_digest(base_path),
+        "adapters": {k: content_digest(v) for k, v in sorted(adapters.items()) if k in ("pos", "neg")},
+        "recipe": recipe,
+        "items": [[it["id"], it["text"]] for it in items],
+        "generation": gen.model_dump(),
+        "quantization": used,
+        "dtype": generation_dtype(used),
+        "seed": seed,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+# --------------------------------------------------------------------------- models
+
+
+def generation_dtype(quantization: str) -> str | None:
+    """bf16 on a CPU that computes it natively (AVX512-BF16 / AMX), else the loader's default.
+
+    There gemma-3-270m's generate runs about 2x faster in bf16 than in fp32
+    (ENVIRONMENT.md); a CPU without native bf16 emulates it and is far slower. GPUs
+    load in bf16 anyway, and quantized models compute in their own compute dtype.
+    """
+    import torch
+
+    from bootstrap_embeddings.generator.loading import native_bf16
+
+    if quantization != "none" or torch.cuda.is_available():
+        return None
+    return "bfloat16" if native_bf16() else None
+
+
+class AdaptedModels:
+    """The base model with one relation's adapter active at a time.
+
+    Merged (`merge=True`): the adapter is folded into a fresh copy of the base weights
+    (peft `merge_and_unload`), so generation runs at the base model's speed; the copy
+    keeps the base pristine for the other adapter (merging in place and unmerging
+    would leave rounding error behind). The merge happens in the base's precision
+    and the result is then cast to `dtype`, so bf16 weights are rounded once.
+    Unmerged: both adapters are loaded into the base once and switched; nothing is
+    copied, which is what a quantized or very large model needs.
+    """
+
+    def __init__(self, base, adapters: dict[str, str | None], merge: bool, dtype=None):
+        self.base, self.adapters, self.merge, self.dtype = base, adapters, merge, dtype
+        self._peft = None
+
+    @contextlib.contextmanager
+    def active(self, relation: str) -> Iterator[object]:
+        from peft import PeftModel
+
+        path = self.adapters.get(relation)
+        if path is None:
+            if self._peft is None:
+                yield self.base
+            else:
+                with self._peft.disable_adapter():
+                    yield self._peft
+        elif self.merge:
+            model = PeftModel.from_pretrained(copy.deepcopy(self.base), path).merge_and_unload()
+            if self.dtype is not None:
+                model = model.to(self.dtype)
+            model.eval()
+            try:
+                yield model
+            finally:
+                del model
+        else:
+            if self._peft is None:
+                self._peft = PeftModel.from_pretrained(self.base, path, adapter_name=relation)
+            elif relation not in self._peft.peft_config:
+                self._peft.load_adapter(path, adapter_name=relation)
+            self._peft.set_adapter(relation)
+            self._peft.eval()
+            yield self._peft
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _batch_seed(seed: int, relation: str, index: int) -> int:
+    digest = hashlib.sha256(f"{seed}:{relation}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def _can_write_newline(tokenizer) -> bool:
+    ids = tokenizer("\n", add_special_tokens=False)["input_ids"]
+    return bool(ids) and tokenizer.unk_token_id not in ids
+
+
+def _generate_batch(model, tokenizer, texts: list[str], gen, seed: int) -> tuple[list[str], int]:
+    """Sample one batch; returns the decoded continuations and how many tokens were generated."""
+    import torch
+
+    torch.manual_seed(seed)
+    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    kwargs = {"max_new_tokens": gen.max_new_tokens, "do_sample": gen.do_sample}
+    if gen.do_sample:
+        kwargs.update(temperature=gen.temperature, top_p=gen.top_p)
+    if not has_chat_template(tokenizer) and _can_write_newline(tokenizer):
+        # Completion format: the answer is one line, and a base model goes on writing
+        # new "Premise:" examples after it until max_new_tokens.
+        kwargs.update(stop_strings=["\n"], tokenizer=tokenizer)
+    with torch.inference_mode():
+        out = model.generate(**enc, **kwargs, pad_token_id=tokenizer.pad_token_id)
+    new = out[:, enc["input_ids"].shape[1] :]
+    tokens = int((new != tokenizer.pad_token_id).sum())
+    return tokenizer.batch_decode(new, skip_special_tokens=True), tokens
+
+
+def _read_partial(path: Path) -> list[dict]:
+    """Finished batches from an earlier run; a torn last line (crash mid-write) is cut off."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+        with open(path, "r+b") as fh:
+            fh.truncate(len(data))
+    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+
+
+def _append(fh, record: dict) -> None:
+    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def generate_completions(
+    base_path,
+    items: list[dict],
+    prompt_fn: Callable[[str, str], str],
+    adapters: dict[str, str | None],
+    gen,
+    quantization: str,
+    seed: int,
+    partial_path,
+) -> Completions:
+    """Answer `prompt_fn(text, relation)` for every item ({id, text}) and both relations.
+
+    `adapters` maps a relation to the LoRA that writes it (None: the base model).
+    Each relation runs as its own pass, so only one adapted copy of the model is in
+    memory at a time. Batches already in `partial_path` are not generated again.
+    """
+    from tqdm import tqdm
+
+    from bootstrap_embeddings.generator.loading import load_generator, resolve_quantization
+
+    partial_path = Path(partial_path)
+    partial_path.parent.mkdir(parents=True, exist_ok=True)
+    batches = [items[i : i + gen.batch_size] for i in range(0, len(items), gen.batch_size)]
+    expected = {(r, b): [it["id"] for it in batch] for r in RELATIONS for b, batch in enumerate(batches)}
+    done = {
+        (rec["relation"], rec["batch"]): rec
+        for rec in _read_partial(partial_path)
+        if expected.get((rec["relation"], rec["batch"])) == rec["ids"]
+    }
+    resumed = len(done)
+    todo = [key for key in expected if key not in done]
+    if resumed:
+        log.info("resuming from %s: %d of %d batches done", partial_path, resumed, len(expected))
+
+    quant_used = resolve_quantization(quantization)
+    dtype_name = generation_dtype(quant_used)
+    merge = gen.merge_adapter and quant_used == "none" and any(adapters.values())
+    if gen.merge_adapter and quant_used != "none" and any(adapters.values()):
+        log.info("not merging adapters into %s weights (merging would re-quantize them)", quant_used)
+
+    if todo:
+        import torch
+
+        # Merging: load at full precision, merge, then cast each merged copy. Otherwise
+        # load straight in the generation dtype.
+        base, tokenizer, _ = load_generator(
+            str(base_path), quant_used, for_training=False, dtype=None if merge else dtype_name
+        )
+        cast = getattr(torch, dtype_name) if merge and dtype_name else None
+        models = AdaptedModels(base, adapters, merge, cast)
+        with open(partial_path, "a", encoding="utf-8") as fh, tqdm(
+            total=len(expected), initial=resumed, desc="generate", unit="batch"
+        ) as bar:
+            for relation in RELATIONS:
+                keys = [k for k in todo if k[0] == relation]
+                if not keys:
+                    continue
+                with models.active(relation) as model:
+                    for _, b in keys:
+                        texts = [chat_wrap(tokenizer, prompt_fn(it["text"], relation)) for it in batches[b]]
+                        start = time.perf_counter()
+                        raw, tokens = _generate_batch(model, tokenizer, texts, gen, _batch_seed(seed, relation, b))
+                        record = {
+                            "relation": relation,
+                            "batch": b,
+                            "ids": expected[(relation, b)],
+                            "raw": raw,
+                            "tokens": tokens,
+                            "seconds": time.perf_counter() - start,
+                        }
+                        _append(fh, record)
+                        done[(relation, b)] = record
+                        bar.update()
+        del models, base
+
+    texts: dict[str, dict[str, str]] = {r: {} for r in RELATIONS}
+    for (relation, _), rec in sorted(done.items()):
+        for id_, raw in zip(rec["ids"], rec["raw"]):
+            texts[relation][id_] = clean_generation(raw)
+    tokens = sum(rec["tokens"] for rec in done.values())
+    seconds = sum(rec["seconds"] for rec in done.values())
+    stats = {
+        "prompts": len(items) * len(RELATIONS),
+        "generated_tokens": tokens,
+        "generation_seconds": round(seconds, 3),
+        "tokens_per_second": round(tokens / seconds, 2) if seconds else None,
+        "batch_size": gen.batch_size,
+        "max_new_tokens": gen.max_new_tokens,
+        "merged_adapter": merge,
+        "quantization": quant_used,
+        "dtype": dtype_name or "default",
+        "resumed_batches": resumed,
+    }
+    return Completions(texts, stats)
+
+
+# --------------------------------------------------------------------------- triplets
+
+
+def unique_items(rows: list[dict], text_key: str = "text") -> list[dict]:
+    """{id, text} items, one per distinct text (first id kept): the paper deduplicates by anchor."""
+    seen: dict[str, str] = {}
+    for row in rows:
+        seen.setdefault(row[text_key], str(row["id"]))
+    return [{"id": id_, "text": text} for text, id_ in seen.items()]
+
+
+def generate_triplets(
+    base_path,
+    recipe: dict,
+    anchors: list[dict],
+    language: str,
+    gen,
+    quantization: str,
+    seed: int,
+    partial_path,
+    generator_name: str | None = None,
+) -> tuple[list[dict], dict]:
+    """Triplets for a language's anchors ({id, text}) with a strategy's recipe; returns (rows, stats).
+
+    Rows: {id, anchor, positive, negative, strategy, language, generator, adapter_pos,
+    adapter_neg}. As in the paper, an anchor whose positive or negative came out
+    empty is dropped, and so is one whose answer only repeats the premise.
+    """
+    items = unique_items(anchors)
+    adapters = recipe.get("adapters") or {}
+    by_relation = {r: adapters.get(ADAPTER_KEY[r]) for r in RELATIONS}
+    result = generate_completions(
+        base_path,
+        items,
+        lambda premise, relation: recipe_prompt(recipe, premise, relation, language),
+        by_relation,
+        gen,
+        quantization,
+        seed,
+        partial_path,
+    )
+    pos, neg = (result.texts[r] for r in RELATIONS)
+    rows, empty, echo = [], 0, 0
+    for it in items:
+        p, n = pos.get(it["id"], ""), neg.get(it["id"], "")
+        if not p or not n:
+            empty += 1
+        elif it["text"] in (p, n):
+            echo += 1
+        else:
+            rows.append(
+                {
+                    "id": it["id"],
+                    "anchor": it["text"],
+                    "positive": p,
+                    "negative": n,
+                    "strategy": recipe["strategy"],
+                    "language": language,
+                    "generator": generator_name or str(base_path),
+                    "adapter_pos": adapters.get("pos"),
+                    "adapter_neg": adapters.get("neg"),
+                }
+            )
+    stats = {
+        **result.stats,
+        "anchors": len(anchors),
+        "unique_anchors": len(items),
+        "triplets": len(rows),
+        "dropped_empty": empty,
+        "dropped_echo": echo,
+    }
+    return rows, stats

@@ -1,0 +1,86 @@
+"""XL-LoRA's training data: a non-English premise -> an English entailment / contradiction.
+
+The paper's data-augmentation branch: for parallel (English, X) pairs, the English
+task adapters write an entailment and a contradiction of the English side; each is
+then paired with the X side as the premise. The XL-LoRA adapters trained on these
+rows learn to answer a premise in any language with an English hypothesis.
+
+Rows are what `adapters.train_lora_adapter(rows, completion_only=True)` reads: the
+un-templated prompt and the answer (`chat_wrap` and `format_completion` are applied
+at training time, with the tokenizer being trained), plus provenance.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from bootstrap_embeddings.generator.generation import ADAPTER_KEY, generate_completions, unique_items
+from bootstrap_embeddings.generator.prompts import RELATIONS, nli_prompt
+from bootstrap_embeddings.generator.setup import XL_LORA_PROMPT_LANGUAGE
+
+
+def task_recipe(adapters_dir: str | Path = "models/adapters") -> dict:
+    """The English task adapters as a generation recipe (also keys the partial file)."""
+    return {
+        "strategy": "task",
+        "adapters": {kind: str(Path(adapters_dir) / f"task_{kind}") for kind in ("pos", "neg")},
+        "prompt_language": XL_LORA_PROMPT_LANGUAGE,
+    }
+
+
+def english_sides(parallel: list[dict]) -> list[dict]:
+    """{id, text} per unique English sentence: each is generated from once, however many X sides it has."""
+    return unique_items(parallel, text_key="english")
+
+
+def xl_lora_rows(
+    base_path, parallel: list[dict], recipe: dict, gen, quantization: str, seed: int, partial_path
+) -> tuple[dict[str, list[dict]], dict]:
+    """The pos and neg training rows from parallel {id, language, text, english} pairs.
+
+    Returns ({"pos": rows, "neg": rows}, stats). A row is {prompt_text, completion,
+    id, language, english}; pairs whose generation came out empty, or only repeats
+    the English premise, are dropped.
+    """
+    items = english_sides(parallel)
+    result = generate_completions(
+        base_path,
+        items,
+        lambda premise, relation: nli_prompt(premise, relation, recipe["prompt_language"]),
+        {r: recipe["adapters"][ADAPTER_KEY[r]] for r in RELATIONS},
+        gen,
+        quantization,
+        seed,
+        partial_path,
+    )
+    id_of = {it["text"]: it["id"] for it in items}
+    rows: dict[str, list[dict]] = {}
+    dropped = {}
+    for relation in RELATIONS:
+        kind = ADAPTER_KEY[relation]
+        answers = result.texts[relation]
+        rows[kind], dropped[kind] = [], 0
+        for pair in parallel:
+            answer = answers.get(id_of[pair["english"]], "")
+            if not answer or answer == pair["english"]:
+                dropped[kind] += 1
+                continue
+            rows[kind].append(
+                {
+                    "prompt_text": nli_prompt(pair["text"], relation, recipe["prompt_language"]),
+                    "completion": answer,
+                    "id": pair["id"],
+                    "language": pair["language"],
+                    "english": pair["english"],
+                }
+            )
+    stats = {
+        **result.stats,
+        "parallel_pairs": len(parallel),
+        "unique_english": len(items),
+        "rows": {kind: len(r) for kind, r in rows.items()},
+        "dropped": dropped,
+        "languages": dict(sorted(Counter(p["language"] for p in parallel).items())),
+    }
+    return rows, stats

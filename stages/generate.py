@@ -1,0 +1,90 @@
+"""Stage `generate <lang>`: the strategy's training triplets for a language.
+
+Generative strategies (icl, composition, xl_lora) prompt the generator from the
+language's anchors with the strategy's recipe. `english` hands on the English NLI
+triplets; `base` trains nothing and gets an empty file. Progress goes to a partial
+file under .cache/generate/ (outside DVC's outputs), so an interrupted run resumes.
+"""
+
+import time
+from pathlib import Path
+
+from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings.errors import UserError
+from bootstrap_embeddings.files import atomic_dir, read_json, read_jsonl, write_json, write_jsonl
+from bootstrap_embeddings.tracking import project_root, tracked_run
+
+BASE_GENERATOR = Path("models/base/generator")
+
+
+def partial_path(fingerprint: str, kind: str = "generate") -> Path:
+    """Where an unfinished run keeps its batches: the user's project root, also under `dvc exp`."""
+    return project_root() / ".cache" / kind / f"{fingerprint}.jsonl"
+
+
+def generator_name(base_dir: Path) -> str:
+    """The generator as params.yaml named it (source.json of the base_generator stage)."""
+    from bootstrap_embeddings.base_models import SOURCE_FILE
+
+    source = base_dir / SOURCE_FILE
+    return read_json(source).get("spec", str(base_dir)) if source.is_file() else str(base_dir)
+
+
+def english_triplets(recipe: dict, language: str) -> list[dict]:
+    rows = read_jsonl(recipe["triplets"])
+    return [
+        {"id": f"nli-{i}", "anchor": r["anchor"], "positive": r["positive"], "negative": r["negative"],
+         "strategy": "english", "language": language, "generator": None,
+         "adapter_pos": None, "adapter_neg": None}
+        for i, r in enumerate(rows)
+    ]
+
+
+@stage_entry
+def main(params, language: str) -> None:
+    from bootstrap_embeddings.generator.setup import read_recipe
+
+    if language not in params.languages:
+        raise UserError(f"language {language!r}: not in params.yaml languages {params.languages}")
+    recipe_dir = Path("models/generators") / params.strategy / language
+    recipe = read_recipe(recipe_dir)
+    if recipe.get("strategy") != params.strategy:
+        raise UserError(f"{recipe_dir}: recipe of strategy {recipe.get('strategy')!r}, "
+                        f"params.yaml says {params.strategy!r}")
+
+    start = time.perf_counter()
+    partial = None
+    if recipe.get("generate", True):
+        from bootstrap_embeddings.base_models import resolve_generator_path
+        from bootstrap_embeddings.generator.generation import generate_triplets, generation_fingerprint
+
+        anchors_file = Path("data/prepared") / language / "anchors.jsonl"
+        if not anchors_file.is_file():
+            raise UserError(f"{anchors_file}: no such file; run the prepare stage first")
+        anchors = read_jsonl(anchors_file)
+        base = resolve_generator_path(BASE_GENERATOR)
+        gen, quant = params.generator.generation, params.generator.quantization
+        partial = partial_path(generation_fingerprint(base, recipe, anchors, gen, quant, params.seed))
+        rows, stats = generate_triplets(base, recipe, anchors, language, gen, quant, params.seed, partial,
+                                        generator_name=generator_name(BASE_GENERATOR))
+    else:
+        rows = english_triplets(recipe, language) if params.strategy == "english" else []
+        stats = {"prompts": 0, "generated_tokens": 0, "triplets": len(rows)}
+    stats |= {"strategy": params.strategy, "language": language,
+              "wall_seconds": round(time.perf_counter() - start, 2)}
+
+    with atomic_dir(Path("data/generated") / language) as out:
+        write_jsonl(out / "triplets.jsonl", rows)
+        write_json(out / "stats.json", stats)
+    if partial is not None:
+        partial.unlink(missing_ok=True)
+
+    with tracked_run(params, "generate", language) as run:
+        run.log_params({f"generator.generation.{k}": v for k, v in params.generator.generation.model_dump().items()})
+        run.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    print(f"{language}: {len(rows)} triplets ({params.strategy}), {stats['generated_tokens']} tokens "
+          f"in {stats['wall_seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

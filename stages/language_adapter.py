@@ -1,0 +1,43 @@
+"""Stage `language_adapter <lang>`: a causal-LM LoRA on monolingual text in one language.
+
+`eng` is the English adapter that composition subtracts; it reads the shared English
+text. Every other language reads its prepared monolingual text.
+"""
+
+from pathlib import Path
+
+from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings.errors import UserError
+from bootstrap_embeddings.files import read_jsonl
+
+ENGLISH_TEXT = Path("data/prepared/shared/eng_monolingual.jsonl")
+
+
+def monolingual_file(language: str) -> Path:
+    if language == "eng":
+        return ENGLISH_TEXT
+    return Path("data/prepared") / language / "monolingual.jsonl"
+
+
+@stage_entry
+def main(params, language: str) -> None:
+    from bootstrap_embeddings.generator.adapters import describe, train_adapter_stage
+
+    if language != "eng" and language not in params.languages:
+        raise UserError(
+            f"language {language!r}: not in params.yaml languages {params.languages} (nor 'eng')"
+        )
+    source = monolingual_file(language)
+    if not source.is_file():
+        stage = "prepare_shared" if language == "eng" else f"prepare@{language}"
+        raise UserError(f"{source}: no such file; run the {stage} stage first")
+    rows = [{"text": r["text"]} for r in read_jsonl(source)]
+    out = f"models/adapters/language_{language}"
+    record = train_adapter_stage(
+        params, "language_adapter", out, rows, completion_only=False, language=language
+    )
+    print(describe(f"language_{language}", record))
+
+
+if __name__ == "__main__":
+    main()

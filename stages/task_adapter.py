@@ -1,0 +1,40 @@
+"""Stage `task_adapter pos|neg`: the English task adapter that writes entailments (pos)
+or contradictions (neg) from a premise, trained on the English NLI triplets.
+
+Rows are the paper's prompt for the anchor (in English) -> the positive or the
+negative; the loss is on the answer only. At most training.max_examples rows are used.
+"""
+
+from pathlib import Path
+
+from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings.errors import UserError
+from bootstrap_embeddings.files import read_jsonl
+
+NLI = Path("data/prepared/shared/nli.jsonl")
+KINDS = {"pos": ("entailment", "positive"), "neg": ("contradiction", "negative")}
+
+
+@stage_entry
+def main(params, kind: str) -> None:
+    from bootstrap_embeddings.generator.adapters import describe, train_adapter_stage
+    from bootstrap_embeddings.generator.prompts import nli_prompt
+    from bootstrap_embeddings.languages import language_name
+
+    if kind not in KINDS:
+        raise UserError(f"task adapter {kind!r}: expected one of {', '.join(KINDS)}")
+    if not NLI.is_file():
+        raise UserError(f"{NLI}: no such file; run the prepare_shared stage first")
+    relation, column = KINDS[kind]
+    english = language_name("eng")
+    rows = [
+        {"prompt_text": nli_prompt(r["anchor"], relation, english), "completion": r[column]}
+        for r in read_jsonl(NLI)
+    ]
+    out = f"models/adapters/task_{kind}"
+    record = train_adapter_stage(params, f"task_adapter_{kind}", out, rows, completion_only=True)
+    print(describe(f"task_{kind}", record))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Stage `train_embedder <lang>`: contrastive training of the embedder on the language's triplets.
+
+The `base` strategy trains nothing: it saves the base embedder (with the chosen
+pooling) as the untrained baseline. Every other strategy trains on
+data/triplets/<lang> (the filtered generated triplets, or English NLI for `english`).
+"""
+
+import tempfile
+from pathlib import Path
+
+from bootstrap_embeddings import base_models, embedder
+from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings.errors import UserError
+from bootstrap_embeddings.files import atomic_dir, read_json, read_jsonl, write_json
+from bootstrap_embeddings.filters import summarise_card
+from bootstrap_embeddings.tracking import tracked_run
+
+BASE_EMBEDDER = Path("models/base/embedder")
+N_PROBE = 8  # texts embedded before and after training to check the saved weights
+
+
+def _read_triplets(strategy: str, triplets_dir: Path) -> list[dict]:
+    if strategy == "base":
+        return []
+    path = triplets_dir / "triplets.jsonl"
+    if not path.is_file():
+        raise UserError(f"{path}: no such file; run the filter stage first")
+    triplets = read_jsonl(path)
+    if not triplets:
+        raise UserError(f"{path}: no triplets to train on for strategy {strategy!r}; "
+                        f"see {triplets_dir / 'card.md'}")
+    return triplets
+
+
+def _base_info(params, language: str) -> dict:
+    """What the card says about the base model, from base_embedder's source.json."""
+    source = read_json(BASE_EMBEDDER / base_models.SOURCE_FILE)
+    model_id = source.get("base_model") or source.get("model_id")
+    spec = f"embedder.model {params.embedder.model}"
+    return {"base_model": f"{model_id} ({spec})" if model_id else spec,
+            "base_model_id": model_id, "base_path": str(BASE_EMBEDDER),
+            "strategy": params.strategy, "language": language,
+            "pooling": params.embedder.pooling}
+
+
+@stage_entry
+def main(params, language: str) -> None:
+    if language not in params.languages:
+        raise UserError(f"language {language!r}: not in params.yaml languages {params.languages}")
+    cfg = params.embedder
+    triplets_dir = Path("data/triplets") / language
+    triplets = _read_triplets(params.strategy, triplets_dir)
+
+    base = base_models.resolve_embedder_path(BASE_EMBEDDER)  # UserError if it has not run
+    info = _base_info(params, language)
+    model = embedder.build_model(base, cfg.pooling,
+                                 revision=base_models.model_revision(BASE_EMBEDDER))
+    out = Path("models/embedders") / language
+    curve: list[dict] = []
+    with tracked_run(params, "train_embedder", language) as run:
+        run.log_params({"embedder.model": cfg.model, "embedder.pooling": cfg.pooling,
+                        "embedder.loss_scale": cfg.loss_scale,
+                        **{f"embedder.training.{k}": v
+                           for k, v in cfg.training.model_dump().items()}})
+        if not triplets:
+            with atomic_dir(out) as tmp:
+                embedder.save_embedder(model, tmp, info)
+        else:
+            probe = [t["anchor"] for t in triplets[:N_PROBE]]
+            before = embedder.probe_embeddings(model, probe)
+            with tempfile.TemporaryDirectory(prefix="train_embedder-") as scratch:
+                record = embedder.train_embedder(model, triplets, cfg, params.seed, scratch)
+            curve = record["loss_curve"]
+            stats_file = triplets_dir / "filter_stats.json"
+            info |= {
+                "triplets_path": str(triplets_dir / "triplets.jsonl"),
+                "n_triplets": record["n_triplets"],
+                "triplet_summary": summarise_card(read_json(stats_file))
+                if stats_file.is_file() else "no filter_stats.json",
+                "loss_scale": cfg.loss_scale,
+                "hyperparameters": {**cfg.training.model_dump(), "seed": params.seed,
+                                    "query_prefix": cfg.query_prefix,
+                                    "passage_prefix": cfg.passage_prefix,
+                                    "batch_sampler": "no_duplicates"},
+            }
+            with atomic_dir(out) as tmp:
+                embedder.save_embedder(model, tmp, info)
+                embedder.check_saved_model(tmp, model, before, probe)
+            for point in curve:
+                run.log_metric("train_loss", point["loss"], step=point["step"])
+            run.log_metrics({k: record[k] for k in
+                             ("n_triplets", "steps", "train_runtime_s", "triplets_per_s")})
+            print(f"{language}: trained on {record['n_triplets']} triplets in "
+                  f"{record['train_runtime_s']} s ({record['triplets_per_s']} triplets/s)")
+    write_json(Path("metrics/train") / f"{language}.json", curve)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Shared fixtures: tiny models built from configs, so unit tests run in seconds offline."""
+
+from __future__ import annotations
+
+import os
+import string
+from pathlib import Path
+
+import pytest
+
+# Tests never reach the network: any hub download is an error, not a hang.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A character-level vocabulary: enough to tokenise any test sentence in Latin script.
+_CHARS = list(string.ascii_letters + string.digits + string.punctuation + " ") + ["▁"]
+
+
+def _char_tokenizer(specials: dict[str, str], **kwargs):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    # dict.fromkeys: special tokens may repeat (<s> is both bos and cls)
+    vocab = {tok: i for i, tok in enumerate(dict.fromkeys([*specials.values(), *_CHARS]))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=specials["unk_token"]))
+    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    tok.decoder = decoders.Fuse()  # characters back into a string, no spaces between
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **specials, **kwargs)
+
+
+def make_tiny_generator(path: Path, seed: int = 0) -> Path:
+    """A 2-layer Gemma-3 causal LM with a character tokenizer, saved like a real checkpoint."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(seed)
+    tokenizer = _char_tokenizer(
+        {"pad_token": "<pad>", "eos_token": "<eos>", "bos_token": "<bos>", "unk_token": "<unk>"},
+        padding_side="left",
+    )
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=512,
+        sliding_window=64,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    model = Gemma3ForCausalLM(config)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def make_tiny_encoder(path: Path, seed: int = 0) -> Path:
+    """A 2-layer XLM-R encoder with a character tokenizer, saved as a transformers checkpoint."""
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    torch.manual_seed(seed)
+    tokenizer = _char_tokenizer(
+        {
+            "bos_token": "<s>",
+            "pad_token": "<pad>",
+            "eos_token": "</s>",
+            "unk_token": "<unk>",
+            "cls_token": "<s>",
+            "sep_token": "</s>",
+            "mask_token": "<mask>",
+        }
+    )
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    XLMRobertaModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tmp_path_factory) -> Path:
+    return make_tiny_generator(tmp_path_factory.mktemp("tiny_generator"))
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    return make_tiny_encoder(tmp_path_factory.mktemp("tiny_encoder"))
+
+
+@pytest.fixture
+def params():
+    """The committed params.yaml, validated (tests derive variants with model_copy)."""
+    from bootstrap_embeddings.config import load_params
+
+    return load_params(REPO / "params.yaml")

@@ -1,0 +1,100 @@
+"""params.yaml is validated at every stage start: bad values give one line naming the key."""
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from bootstrap_embeddings.config import STRATEGIES, load_params, parse_params
+from bootstrap_embeddings.errors import UserError
+from conftest import REPO
+
+
+@pytest.fixture
+def raw():
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def _error(raw) -> str:
+    with pytest.raises(UserError) as err:
+        parse_params(raw)
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+def test_committed_params_are_valid(params):
+    assert params.strategy in STRATEGIES
+    assert params.languages == ["hau"]
+
+
+def test_unknown_strategy_names_key_and_allowed_values(raw):
+    raw["strategy"] = "magic"
+    message = _error(raw)
+    assert message.startswith("params.yaml: strategy:")
+    assert "'magic'" in message
+    for name in STRATEGIES:
+        assert name in message
+
+
+def test_unknown_language_code(raw):
+    raw["languages"] = ["hau", "xx1"]
+    message = _error(raw)
+    assert "languages.1" in message and "'xx1'" in message and "ISO 639-3" in message
+
+
+def test_wrong_type_names_nested_key(raw):
+    raw["generator"]["training"]["max_steps"] = "many"
+    assert "generator.training.max_steps" in _error(raw)
+
+
+def test_misspelt_key_is_an_error_not_a_default(raw):
+    raw["embedder"]["poolng"] = "mean"
+    message = _error(raw)
+    assert "embedder.poolng" in message and "unknown key" in message
+
+
+def test_missing_section(raw):
+    del raw["filters"]
+    assert "filters: missing" in _error(raw)
+
+
+def test_file_source_needs_a_path(raw):
+    raw["data"]["nli"] = {"kind": "file"}
+    assert "data.nli" in _error(raw) and "path" in _error(raw)
+
+
+def test_filter_bounds(raw):
+    raw["filters"]["max_chars"] = raw["filters"]["min_chars"]
+    assert "max_chars" in _error(raw)
+
+
+def test_missing_params_file(tmp_path):
+    with pytest.raises(UserError, match="no such params file"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_bad_yaml(tmp_path):
+    (tmp_path / "params.yaml").write_text("strategy: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_stage_exits_2_with_one_line_and_writes_nothing(tmp_path, raw):
+    """A stage run on bad params: non-zero exit, one-line error, no output written."""
+    bad = copy.deepcopy(raw)
+    bad["strategy"] = "magic"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.sources"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("error: params.yaml: strategy:")
+    assert not (tmp_path / "data").exists()

@@ -1,0 +1,142 @@
+"""Tables from local files and `datasets` directories, and the dispatch on a source's kind."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from bootstrap_embeddings.config import Source
+from bootstrap_embeddings.data.tables import (
+    anchor_texts,
+    load_table,
+    monolingual_texts,
+    nli_triplets,
+    parallel_pairs,
+)
+from bootstrap_embeddings.errors import UserError
+
+ROWS = [
+    {"sentence": "Sannu da zuwa", "lang": "hau", "en": "Welcome", "idx": 7},
+    {"sentence": "Ina kwana", "lang": "hau", "en": "Good morning", "idx": 8},
+    {"sentence": "Goeie more", "lang": "afr", "en": "Good morning", "idx": 9},
+    {"sentence": "  ", "lang": "hau", "en": "(empty on our side)", "idx": 10},
+]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    if path.suffix == ".csv":
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    elif path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    else:
+        from datasets import Dataset
+
+        Dataset.from_list(rows).to_parquet(str(path))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_file_source_maps_columns_and_filters_by_language(tmp_path, suffix):
+    path = _write(tmp_path / f"pairs{suffix}", ROWS)
+    source = Source(
+        kind="file",
+        path=str(path),
+        columns={"text": "sentence", "english": "en"},
+        filter={"lang": "{lang}"},
+    )
+    rows = load_table(source, ("text", "english"), "data.parallel", lang="hau")
+    # the blank row is dropped, afr is filtered out
+    assert rows == [
+        {"text": "Sannu da zuwa", "english": "Welcome"},
+        {"text": "Ina kwana", "english": "Good morning"},
+    ]
+
+
+def test_lang_in_path_and_max_rows(tmp_path):
+    _write(tmp_path / "hau.jsonl", ROWS)
+    source = Source(kind="file", path=str(tmp_path / "{lang}.jsonl"), max_rows=1)
+    rows = load_table(source, ("sentence",), "data.anchors", lang="hau", optional=("idx",))
+    assert rows == [{"sentence": "Sannu da zuwa", "idx": 7}]
+
+
+def test_hf_source_on_a_local_dataset_directory(tmp_path):
+    folder = tmp_path / "aya_like"
+    folder.mkdir()
+    _write(folder / "train.jsonl", ROWS)
+    source = Source(
+        kind="hf", name=str(folder), columns={"text": "sentence"}, filter={"lang": "afr"}
+    )
+    assert load_table(source, ("text",), "data.monolingual") == [{"text": "Goeie more"}]
+
+
+def test_missing_file_and_column_name_the_key(tmp_path):
+    missing = Source(kind="file", path=str(tmp_path / "nope.csv"))
+    with pytest.raises(UserError, match=r"^data\.monolingual\.path: .*nope\.csv does not exist"):
+        load_table(missing, ("text",), "data.monolingual")
+    with pytest.raises(UserError, match=r"^data\.anchors\.path: .*unknown file type"):
+        load_table(Source(kind="file", path=str(tmp_path / "a.txt")), ("text",), "data.anchors")
+    path = _write(tmp_path / "t.jsonl", ROWS)
+    with pytest.raises(UserError, match=r"^data\.anchors: column\(s\) text not in .*sentence"):
+        load_table(Source(kind="file", path=str(path)), ("text",), "data.anchors")
+
+
+def test_dispatch_reads_files_for_every_purpose(tmp_path, params):
+    data = params.data
+    nli_path = _write(
+        tmp_path / "nli.csv",
+        [{"sent0": "A man plays.", "sent1": "A person plays.", "hard_neg": "Nobody plays."}],
+    )
+    nli = Source(
+        kind="file",
+        path=str(nli_path),
+        columns={"anchor": "sent0", "positive": "sent1", "negative": "hard_neg"},
+    )
+    assert nli_triplets(nli, data, seed=0) == [
+        {
+            "anchor": "A man plays.",
+            "positive": "A person plays.",
+            "negative": "Nobody plays.",
+            "relation": "nli",
+        }
+    ]
+    pairs = Source(
+        kind="file",
+        path=str(_write(tmp_path / "p.jsonl", ROWS)),
+        columns={"text": "sentence", "english": "en", "id": "idx"},
+        filter={"lang": "{lang}"},
+    )
+    assert parallel_pairs(pairs, data, "afr", set())[0] == {
+        "id": "9",
+        "text": "Goeie more",
+        "english": "Good morning",
+    }
+    anchors = anchor_texts(pairs, data, "hau", set())
+    assert anchors == [{"id": "7", "text": "Sannu da zuwa"}, {"id": "8", "text": "Ina kwana"}]
+    assert monolingual_texts(pairs, data, "afr", set()) == [{"text": "Goeie more"}]
+
+
+def test_dispatch_refuses_sources_of_the_wrong_kind(params):
+    with pytest.raises(UserError, match=r"^data\.nli\.kind: a 'udhr' source gives no NLI triplets"):
+        nli_triplets(Source(kind="udhr"), params.data, seed=0)
+    with pytest.raises(UserError, match=r"^data\.anchors\.kind: a 'wordnet' source"):
+        anchor_texts(Source(kind="wordnet"), params.data, "hau", set())
+
+
+def test_dispatch_reads_the_udhr(params):
+    if not Path(params.data.udhr_archive).is_file():
+        pytest.skip("data/sources not fetched")
+    data, held_out = params.data, set(params.data.held_out_articles)
+    anchors = anchor_texts(data.anchors, data, "hau", held_out)
+    assert anchors and all(int(a["id"][1:3]) not in held_out for a in anchors)
+    pairs = parallel_pairs(data.parallel, data, "afr", held_out)
+    assert pairs and all(int(p["id"][1:3]) not in held_out for p in pairs)
+    english = monolingual_texts(data.monolingual, data, "eng", held_out)
+    assert english[0]["text"].startswith("Whereas recognition of the inherent dignity")
+    with pytest.raises(UserError, match=r"^data\.xl_lora_languages: 'qya' has no declaration"):
+        parallel_pairs(data.parallel, data, "qya", held_out, language_key="data.xl_lora_languages")

@@ -1,0 +1,158 @@
+"""Batched, resumable triplet generation with the tiny Gemma and tiny LoRA adapters."""
+
+import json
+
+import pytest
+
+from bootstrap_embeddings.config import GenerationParams
+from bootstrap_embeddings.generator import generation
+from bootstrap_embeddings.generator.generation import generate_triplets, generation_fingerprint
+from bootstrap_embeddings.generator.setup import build_recipe, choose_shots
+
+ANCHORS = [{"id": f"a{i}", "text": f"Sentence number {i} is here."} for i in range(5)]
+GEN = GenerationParams(max_new_tokens=6, do_sample=True, temperature=0.8, top_p=0.95, batch_size=2)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny matmuls on a shared 2-core machine: a second thread only adds contention (7x here)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_lora(base_path, out_dir, seed: int):
+    """A LoRA with random (non-zero) A and B, so it visibly changes the model's output."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base_path)
+    config = LoraConfig(r=2, lora_alpha=4, target_modules="all-linear", init_lora_weights=False)
+    get_peft_model(model, config).save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny_generator, tmp_path_factory):
+    root = tmp_path_factory.mktemp("adapters")
+    return {kind: str(make_lora(tiny_generator, root / f"xl_lora_{kind}", seed)) for kind, seed in (("pos", 1), ("neg", 2))}
+
+
+def xl_recipe(adapters):
+    return {"strategy": "xl_lora", "language": "hau", "adapters": adapters, "prompt_language": "English"}
+
+
+def run(tiny_generator, recipe, partial, gen=GEN, anchors=ANCHORS):
+    return generate_triplets(tiny_generator, recipe, anchors, "hau", gen, "none", 0, partial)
+
+
+def test_one_row_per_unique_anchor_with_provenance(tiny_generator, adapters, tmp_path):
+    anchors = ANCHORS + [{"id": "dup", "text": ANCHORS[0]["text"]}]
+    rows, stats = run(tiny_generator, xl_recipe(adapters), tmp_path / "p.jsonl", anchors=anchors)
+    assert stats["unique_anchors"] == len(ANCHORS)
+    assert len(rows) + stats["dropped_empty"] + stats["dropped_echo"] == len(ANCHORS)
+    assert len(rows) >= 3
+    assert len({r["id"] for r in rows}) == len(rows)
+    for row in rows:
+        assert row["anchor"] in {a["text"] for a in ANCHORS}
+        assert row["positive"] and row["negative"]
+        assert (row["strategy"], row["language"]) == ("xl_lora", "hau")
+        assert (row["adapter_pos"], row["adapter_neg"]) == (adapters["pos"], adapters["neg"])
+        assert row["generator"] == str(tiny_generator)
+    assert stats["prompts"] == 2 * len(ANCHORS)
+    assert stats["generated_tokens"] > 0 and stats["merged_adapter"] is True
+
+
+def test_merged_and_unmerged_adapters_write_the_same_text(tiny_generator, adapters, tmp_path):
+    greedy = GEN.model_copy(update={"do_sample": False})
+    merged, _ = run(tiny_generator, xl_recipe(adapters), tmp_path / "m.jsonl", greedy.model_copy(update={"merge_adapter": True}))
+    unmerged, stats = run(tiny_generator, xl_recipe(adapters), tmp_path / "u.jsonl", greedy.model_copy(update={"merge_adapter": False}))
+    assert stats["merged_adapter"] is False
+    assert merged == unmerged
+    # ... and the adapters matter: without them the same prompts give other text
+    plain, _ = run(tiny_generator, {**xl_recipe(adapters), "adapters": None}, tmp_path / "n.jsonl", greedy)
+    assert [r["positive"] for r in plain] != [r["positive"] for r in merged]
+
+
+def test_icl_recipe_shots_reach_the_prompt(tmp_path):
+    nli = tmp_path / "nli.jsonl"
+    nli.write_text(
+        "".join(
+            json.dumps({"anchor": f"P{i}.", "positive": f"E{i}.", "negative": f"C{i}.", "relation": "x"}) + "\n"
+            for i in range(10)
+        )
+    )
+    recipe = build_recipe("icl", "hau", nli_path=nli, shots=3, seed=7)
+    assert len(recipe["shots"]) == 3 and recipe["adapters"] is None
+    assert recipe == build_recipe("icl", "hau", nli_path=nli, shots=3, seed=7)  # seeded
+    prompt = generation.recipe_prompt(recipe, "Target.", "contradiction", "hau")
+    assert prompt.count("Premise:") == 4 and "(in Hausa)" in prompt
+    for shot in recipe["shots"]:
+        assert f"Answer: {shot['contradiction']}" in prompt and shot["entailment"] not in prompt
+    with pytest.raises(Exception, match="shots"):
+        choose_shots([{"anchor": "a", "positive": "b", "negative": "c"}], 2, 0, "hau")
+
+
+def test_xl_lora_recipe_hash_follows_the_adapter_weights(adapters, tmp_path, tiny_generator):
+    import shutil
+    from pathlib import Path
+
+    root = tmp_path / "adapters"
+    for kind in ("pos", "neg"):
+        shutil.copytree(adapters[kind], root / f"xl_lora_{kind}")
+    before = build_recipe("xl_lora", "hau", adapters_dir=root)
+    assert before["prompt_language"] == "English"
+    make_lora(tiny_generator, root / "xl_lora_neg", seed=3)
+    after = build_recipe("xl_lora", "hau", adapters_dir=root)
+    assert before["adapter_sha256"]["pos"] == after["adapter_sha256"]["pos"]
+    assert before["adapter_sha256"]["neg"] != after["adapter_sha256"]["neg"]
+    assert Path(after["adapters"]["neg"]) == root / "xl_lora_neg"
+
+
+def test_interrupted_run_resumes_without_loss_or_duplicates(tiny_generator, adapters, tmp_path, monkeypatch):
+    recipe = xl_recipe(adapters)
+    full, _ = run(tiny_generator, recipe, tmp_path / "full.jsonl")
+
+    partial = tmp_path / "partial.jsonl"
+    real = generation._generate_batch
+    calls = {"n": 0}
+
+    def crash_after_four(*args, **kwargs):
+        if calls["n"] == 4:  # 3 batches x 2 relations: dies inside the second relation
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generation, "_generate_batch", crash_after_four)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_generator, recipe, partial)
+    assert len(partial.read_text().splitlines()) == 4
+    with open(partial, "a") as fh:  # a crash in the middle of a write leaves a torn line
+        fh.write('{"relation": "contradiction", "batch": 2, "ids"')
+
+    calls["n"] = 0
+    monkeypatch.setattr(generation, "_generate_batch", lambda *a, **k: (calls.__setitem__("n", calls["n"] + 1), real(*a, **k))[1])
+    resumed, stats = run(tiny_generator, recipe, partial)
+    assert calls["n"] == 2 and stats["resumed_batches"] == 4
+    assert resumed == full
+    records = [json.loads(line) for line in partial.read_text().splitlines()]
+    assert sorted((r["relation"], r["batch"]) for r in records) == sorted(
+        (rel, b) for rel in ("entailment", "contradiction") for b in range(3)
+    )
+
+
+def test_fingerprint_changes_with_what_changes_the_output(tiny_generator, adapters):
+    recipe = xl_recipe(adapters)
+    key = generation_fingerprint(tiny_generator, recipe, ANCHORS, GEN, "none", 0)
+    assert key == generation_fingerprint(tiny_generator, recipe, ANCHORS, GEN, "none", 0)
+    assert key != generation_fingerprint(tiny_generator, recipe, ANCHORS, GEN, "none", 1)
+    assert key != generation_fingerprint(tiny_generator, recipe, ANCHORS[:4], GEN, "none", 0)
+    assert key != generation_fingerprint(
+        tiny_generator, recipe, ANCHORS, GEN.model_copy(update={"batch_size": 3}), "none", 0
+    )
+    assert key != generation_fingerprint(tiny_generator, {**recipe, "prompt_language": "Hausa"}, ANCHORS, GEN, "none", 0)

@@ -1,0 +1,197 @@
+"""Reports: the current experiment's tables and plots, and the comparison across experiments."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import logging
+import statistics
+import sys
+
+import pytest
+
+from bootstrap_embeddings import report
+from bootstrap_embeddings.errors import UserError
+from bootstrap_embeddings.files import read_json, write_json
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+# `dvc exp show --json --all-commits` captured from a throwaway DVC repo (scores rounded,
+# deps/outs/meta dropped): the workspace after a failed `dvc exp run` (its hau metrics
+# gone, its params ahead of its metrics), a commit with a queued experiment, an older
+# commit with three experiments, and the first commit, which has no metrics.
+EXP_SHOW = r"""
+[
+ {"rev": "workspace", "name": null, "data": {"rev": "workspace", "timestamp": null, "params": {"params.yaml": {"data": {"strategy": "icl", "languages": ["hau", "afr"], "seed": 99}}}, "metrics": {"metrics/eval/hau.json": {"error": {"type": "FileNotFoundError", "msg": "[Errno 2] No such file or directory: 'metrics/eval/hau.json'"}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.423, "UDHRRetrieval": 0.0354, "main_score": 0.2292}}}}}, "error": null, "experiments": null},
+ {"rev": "5753a43", "name": "master", "data": {"rev": "5753a43", "timestamp": "2026-11-24T22:35:10", "params": {"params.yaml": {"data": {"strategy": "icl", "languages": ["hau", "afr"], "seed": 1}}}, "metrics": {"metrics/eval/hau.json": {"data": {"hau": {"UDHRBitextMining": 0.8939, "UDHRRetrieval": 0.0925, "main_score": 0.4932}}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.423, "UDHRRetrieval": 0.0354, "main_score": 0.2292}}}}}, "error": null, "experiments": [
+  {"revs": [{"rev": "73dd5fa", "name": "dizzy-hour", "data": {"rev": "73dd5fa", "timestamp": "2026-11-24T22:35:34", "params": {"params.yaml": {"data": {"strategy": "english", "languages": ["hau", "afr"], "seed": 98}}}, "metrics": {"metrics/eval/hau.json": {"data": {"hau": {"UDHRBitextMining": 0.3558, "UDHRRetrieval": 0.9667, "main_score": 0.6613}}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.5338, "UDHRRetrieval": 0.357, "main_score": 0.4454}}}}}, "error": null, "experiments": null}], "executor": null, "name": "dizzy-hour"}
+ ]},
+ {"rev": "9b565f1", "name": null, "data": {"rev": "9b565f1", "timestamp": "2026-11-24T22:34:23", "params": {"params.yaml": {"data": {"strategy": "xl_lora", "languages": ["hau", "afr"], "seed": 0}}}, "metrics": {"metrics/eval/hau.json": {"data": {"hau": {"UDHRBitextMining": 0.2725, "UDHRRetrieval": 0.7526, "main_score": 0.5126}}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.6088, "UDHRRetrieval": 0.5923, "main_score": 0.6005}}}}}, "error": null, "experiments": [
+  {"revs": [{"rev": "ae108a2", "name": "felon-weka", "data": {"rev": "ae108a2", "timestamp": "2026-11-24T22:34:44", "params": {"params.yaml": {"data": {"strategy": "base", "languages": ["hau", "afr"], "seed": 1}}}, "metrics": {"metrics/eval/hau.json": {"data": {"hau": {"UDHRBitextMining": 0.4336, "UDHRRetrieval": 0.649, "main_score": 0.5413}}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.3146, "UDHRRetrieval": 0.2978, "main_score": 0.3062}}}}}, "error": null, "experiments": null}], "executor": null, "name": "felon-weka"},
+  {"revs": [{"rev": "040f8e6", "name": "mothy-food", "data": {"rev": "040f8e6", "timestamp": "2026-11-24T22:34:37", "params": {"params.yaml": {"data": {"strategy": "icl", "languages": ["hau", "afr"], "seed": 0}}}, "metrics": {"metrics/eval/hau.json": {"data": {"hau": {"UDHRBitextMining": 0.1056, "UDHRRetrieval": 0.7456, "main_score": 0.4256}}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.1862, "UDHRRetrieval": 0.3289, "main_score": 0.2576}}}}}, "error": null, "experiments": null}], "executor": null, "name": "mothy-food"},
+  {"revs": [{"rev": "35f75bb", "name": "manly-hoot", "data": {"rev": "35f75bb", "timestamp": "2026-11-24T22:34:29", "params": {"params.yaml": {"data": {"strategy": "base", "languages": ["hau", "afr"], "seed": 0}}}, "metrics": {"metrics/eval/hau.json": {"data": {"hau": {"UDHRBitextMining": 0.7003, "UDHRRetrieval": 0.5007, "main_score": 0.6005}}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.6767, "UDHRRetrieval": 0.93, "main_score": 0.8034}}}}}, "error": null, "experiments": null}], "executor": null, "name": "manly-hoot"}
+ ]},
+ {"rev": "6ebd55d", "name": null, "data": {"rev": "6ebd55d", "timestamp": "2026-11-24T22:34:19", "params": {"params.yaml": {"data": {"strategy": "xl_lora", "languages": ["hau", "afr"], "seed": 0}}}, "metrics": {"metrics/eval/hau.json": {"error": {"type": "FileNotFoundError", "msg": "[Errno 2] No such file or directory: 'metrics/eval/hau.json'"}}, "metrics/eval/afr.json": {"error": {"type": "FileNotFoundError", "msg": "[Errno 2] No such file or directory: 'metrics/eval/afr.json'"}}}}, "error": null, "experiments": null}
+]
+"""
+
+SCORES = {
+    "hau": {"UDHRBitextMining": 0.4, "UDHRRetrieval": 0.6, "main_score": 0.5},
+    "afr": {"UDHRBitextMining": 0.7, "UDHRRetrieval": 0.9, "main_score": 0.8},
+}
+
+
+# --- one experiment --------------------------------------------------------------
+
+
+def test_read_eval_metrics_takes_the_current_languages(tmp_path):
+    for language, scores in SCORES.items():
+        write_json(tmp_path / f"{language}.json", {language: scores})
+    # left over from an experiment with other languages
+    write_json(tmp_path / "deu.json", {"deu": {"main_score": 0.1}})
+    assert report.read_eval_metrics(tmp_path, ["hau", "afr"]) == SCORES
+    with pytest.raises(UserError, match="yor.json: no such file"):
+        report.read_eval_metrics(tmp_path, ["yor"])
+    write_json(tmp_path / "tel.json", {"hau": {"main_score": 0.3}})
+    with pytest.raises(UserError, match="tel.json: expected"):
+        report.read_eval_metrics(tmp_path, ["tel"])
+
+
+def test_summary_and_markdown():
+    assert report.summary(SCORES) == {"main_score": {"hau": 0.5, "afr": 0.8},
+                                      "mean_main_score": pytest.approx(0.65)}
+    md = report.render_report(SCORES, "xl_lora", 3)
+    assert "Strategy `xl_lora`, seed 3" in md
+    assert "| language | UDHRBitextMining | UDHRRetrieval | main_score |" in md
+    assert "| hau | 0.4000 | 0.6000 | 0.5000 |" in md
+    assert "| mean | 0.5500 | 0.7500 | 0.6500 |" in md
+
+
+def test_report_stage_writes_markdown_metrics_csv_and_png(tmp_path, monkeypatch):
+    from conftest import REPO
+    from stages import report as stage
+
+    params = (REPO / "params.yaml").read_text().replace("languages: [hau]", "languages: [hau, afr]")
+    assert "languages: [hau, afr]" in params
+    (tmp_path / "params.yaml").write_text(params)
+    for language, scores in SCORES.items():
+        write_json(tmp_path / "metrics/eval" / f"{language}.json", {language: scores})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["report"])
+
+    stage.main()
+
+    reports = tmp_path / "reports"
+    assert "| afr | 0.7000 | 0.9000 | 0.8000 |" in (reports / "report.md").read_text()
+    assert read_json(reports / "summary.json")["main_score"] == {"hau": 0.5, "afr": 0.8}
+    with open(reports / "scores.csv", newline="") as fh:
+        assert list(csv.DictReader(fh)) == [
+            {"language": "hau", "strategy": "xl_lora", "main_score": "0.5"},
+            {"language": "afr", "strategy": "xl_lora", "main_score": "0.8"},
+        ]
+    assert (reports / "figures/scores.png").read_bytes().startswith(PNG)
+
+
+# --- several experiments ---------------------------------------------------------
+
+
+def _by_key(rows: list[dict]) -> dict[tuple, tuple]:
+    return {(r["strategy"], r["language"], r["seed"]): (r["main_score"], r["experiment"])
+            for r in rows}
+
+
+def test_rows_from_dvc_exp_show():
+    data = json.loads(EXP_SHOW)
+    assert _by_key(report.rows_from_exp_show(data)) == {
+        ("english", "hau", 98): (0.6613, "dizzy-hour"),
+        ("english", "afr", 98): (0.4454, "dizzy-hour"),
+        ("icl", "hau", 1): (0.4932, "master"), ("icl", "afr", 1): (0.2292, "master"),
+        ("base", "hau", 1): (0.5413, "felon-weka"), ("base", "afr", 1): (0.3062, "felon-weka"),
+        ("icl", "hau", 0): (0.4256, "mothy-food"), ("icl", "afr", 0): (0.2576, "mothy-food"),
+        ("base", "hau", 0): (0.6005, "manly-hoot"), ("base", "afr", 0): (0.8034, "manly-hoot"),
+        ("xl_lora", "hau", 0): (0.5126, "9b565f1"), ("xl_lora", "afr", 0): (0.6005, "9b565f1"),
+    }
+    # the workspace only on request; its missing hau metrics (an error entry) give no row
+    with_workspace = report.rows_from_exp_show(data, include_workspace=True)
+    assert [r for r in with_workspace if r["experiment"] == "workspace"] == [
+        {"strategy": "icl", "language": "afr", "seed": 99, "main_score": 0.2292,
+         "experiment": "workspace"}
+    ]
+
+
+def test_rows_from_dvc_exp_show_duplicates(caplog):
+    data = json.loads(EXP_SHOW)
+    same = copy.deepcopy(data[1])
+    same["name"] = "again"
+    assert len(report.rows_from_exp_show(data + [same])) == 12  # the same result listed twice
+    other = copy.deepcopy(same)
+    other["data"]["metrics"]["metrics/eval/hau.json"]["data"]["hau"]["main_score"] = 0.9
+    with caplog.at_level(logging.WARNING):
+        rows = report.rows_from_exp_show(data + [other])
+    assert _by_key(rows)[("icl", "hau", 1)] == (0.4932, "master")
+    assert "different scores" in caplog.text
+
+
+def _row(strategy, language, seed, score):
+    return {"strategy": strategy, "language": language, "seed": seed, "main_score": score}
+
+
+HAND_ROWS = [
+    _row("xl_lora", "hau", 0, 0.50), _row("xl_lora", "hau", 1, 0.60),
+    _row("xl_lora", "hau", 2, 0.70),
+    _row("xl_lora", "afr", 0, 0.80), _row("xl_lora", "afr", 1, 0.90),
+    _row("base", "hau", 0, 0.40), _row("base", "afr", 0, 0.20),
+    _row("english", "hau", 0, 0.45),
+]
+
+
+def test_aggregate_mean_and_sd_over_seeds():
+    table = {(r["strategy"], r["language"]): r for r in report.aggregate_experiments(HAND_ROWS)}
+    hau = table[("xl_lora", "hau")]
+    assert (hau["n"], hau["seeds"]) == (3, [0, 1, 2])
+    assert hau["mean"] == pytest.approx(0.6)
+    assert hau["sd"] == pytest.approx(0.1)  # sample sd of 0.5, 0.6, 0.7
+    afr = table[("xl_lora", "afr")]
+    assert afr["mean"] == pytest.approx(0.85)
+    assert afr["sd"] == pytest.approx(statistics.stdev([0.8, 0.9]))
+    # all languages: per seed the mean over languages, for seeds 0 and 1 (seed 2 lacks afr)
+    overall = table[("xl_lora", "all")]
+    assert overall["seeds"] == [0, 1]
+    assert overall["mean"] == pytest.approx((0.65 + 0.75) / 2)
+    assert table[("base", "hau")]["sd"] is None  # one seed
+    assert table[("base", "all")]["mean"] == pytest.approx(0.3)
+    assert ("english", "all") not in table  # english has no afr result
+    with pytest.raises(UserError, match="two rows"):
+        report.aggregate_experiments(HAND_ROWS + [_row("base", "hau", 0, 0.41)])
+
+
+def test_comparison_markdown_and_plot(tmp_path):
+    table = report.aggregate_experiments(HAND_ROWS)
+    md = report.render_comparison(table)
+    assert "| strategy | afr | hau | all |" in md
+    # baselines first
+    strategies = [line.split(" |")[0] for line in md.splitlines()
+                  if line.startswith(("| base", "| english", "| xl_lora"))]
+    assert strategies == ["| base", "| english", "| xl_lora"]
+    assert "| english | — | 0.4500 (n=1) | — |" in md
+    assert "0.6000 ± 0.1000 (n=3)" in md
+    report.plot_comparison(table, tmp_path / "comparison.png")
+    assert (tmp_path / "comparison.png").read_bytes().startswith(PNG)
+
+
+def test_compare_experiments_script(tmp_path):
+    from scripts import compare_experiments
+
+    saved = tmp_path / "exp_show.json"
+    saved.write_text(EXP_SHOW)
+    compare_experiments.main(["--json", str(saved), "--out", str(tmp_path / "out")])
+    md = (tmp_path / "out/comparison.md").read_text()
+    assert "| base | 0.5548 ± 0.3516 (n=2) | 0.5709 ± 0.0419 (n=2) |" in md
+    assert (tmp_path / "out/comparison.png").read_bytes().startswith(PNG)
+
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps([json.loads(EXP_SHOW)[-1]]))
+    with pytest.raises(SystemExit) as exit_:
+        compare_experiments.main(["--json", str(empty)])
+    assert exit_.value.code == 2

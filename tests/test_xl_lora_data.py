@@ -1,0 +1,57 @@
+"""XL-LoRA training rows: X premise -> English hypothesis written by the English task adapters."""
+
+import json
+
+import pytest
+
+from bootstrap_embeddings.config import GenerationParams
+from bootstrap_embeddings.generator.prompts import nli_prompt
+from bootstrap_embeddings.generator.xl_lora import task_recipe, xl_lora_rows
+from test_generation import make_lora, one_thread  # noqa: F401  (one_thread: autouse fixture)
+
+PARALLEL = [
+    {"id": "deu-1", "language": "deu", "text": "Alle Menschen sind frei.", "english": "All people are free."},
+    {"id": "fra-1", "language": "fra", "text": "Tous les êtres sont libres.", "english": "All people are free."},
+    {"id": "deu-2", "language": "deu", "text": "Jeder hat das Recht.", "english": "Everyone has the right."},
+]
+GEN = GenerationParams(max_new_tokens=6, do_sample=True, temperature=0.8, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def task_adapters(tiny_generator, tmp_path_factory):
+    root = tmp_path_factory.mktemp("adapters")
+    for kind, seed in (("pos", 1), ("neg", 2)):
+        make_lora(tiny_generator, root / f"task_{kind}", seed)
+    return root
+
+
+def test_rows_pair_the_x_side_with_english_answers(tiny_generator, task_adapters, tmp_path):
+    from bootstrap_embeddings.generator.adapters import encode_rows
+    from transformers import AutoTokenizer
+
+    partial = tmp_path / "partial.jsonl"
+    rows, stats = xl_lora_rows(tiny_generator, PARALLEL, task_recipe(task_adapters), GEN, "none", 0, partial)
+
+    # one generation per unique English sentence and relation, not per pair
+    assert stats["unique_english"] == 2 and stats["prompts"] == 4
+    records = [json.loads(line) for line in partial.read_text().splitlines()]
+    assert sorted(len(r["ids"]) for r in records) == [2, 2]
+
+    for kind, relation in (("pos", "entailment"), ("neg", "contradiction")):
+        assert len(rows[kind]) + stats["dropped"][kind] == len(PARALLEL)
+        assert rows[kind], "the tiny adapters wrote nothing usable"
+        by_id = {p["id"]: p for p in PARALLEL}
+        for row in rows[kind]:
+            pair = by_id[row["id"]]
+            assert row["prompt_text"] == nli_prompt(pair["text"], relation, "English")
+            assert row["completion"] and row["completion"] != pair["english"]
+            assert (row["language"], row["english"]) == (pair["language"], pair["english"])
+        # both X sides of one English sentence get that sentence's one answer
+        answers = {r["id"]: r["completion"] for r in rows[kind]}
+        if {"deu-1", "fra-1"} <= answers.keys():
+            assert answers["deu-1"] == answers["fra-1"]
+
+    # the adapter trainer reads these rows as they are
+    tokenizer = AutoTokenizer.from_pretrained(tiny_generator)
+    encoded = encode_rows(tokenizer, rows["pos"], max_length=512, completion_only=True)
+    assert len(encoded) == len(rows["pos"])
