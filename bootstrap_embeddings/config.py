@@ -165,6 +165,9 @@ class EmbedderTraining(Strict):
     lr: float = Field(gt=0)
     max_length: int = Field(gt=4)
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    # a seeded sample of at most this many triplets (None: all); keeps the `english`
+    # baseline's 20k WordNet triplets affordable on a CPU
+    max_triplets: int | None = Field(default=None, gt=0)
 
 
 class EmbedderParams(Strict):

@@ -108,7 +108,7 @@ def _expected_script(row: dict, ctx: FilterContext) -> bool:
     return all(dominant_script(row[f]) == ctx.expected_script for f in GENERATED)
 
 
-FILTERS: list[Filter] = [
+FILTERS: tuple[Filter, ...] = (
     Filter("empty", "a field is missing or blank", row_filter(_no_empty_field)),
     Filter("copy_of_anchor", "the positive or negative repeats the anchor",
            row_filter(_not_copy_of_anchor)),
@@ -120,7 +120,7 @@ FILTERS: list[Filter] = [
            _first_occurrence),
     Filter("script", "the positive or negative is not mostly in the expected script",
            row_filter(_expected_script)),
-]
+)
 
 
 def expected_output_script(strategy: str, anchors: Sequence[str]) -> str | None:

@@ -33,9 +33,9 @@ def generator_name(base_dir: Path) -> str:
 def english_triplets(recipe: dict, language: str) -> list[dict]:
     rows = read_jsonl(recipe["triplets"])
     return [
-        {"id": f"nli-{i}", "anchor": r["anchor"], "positive": r["positive"], "negative": r["negative"],
-         "strategy": "english", "language": language, "generator": None,
-         "adapter_pos": None, "adapter_neg": None}
+        {"id": f"nli-{i}", "anchor": r["anchor"], "positive": r["positive"],
+         "negative": r["negative"], "strategy": "english", "language": language,
+         "generator": None, "adapter_pos": None, "adapter_neg": None}
         for i, r in enumerate(rows)
     ]
 
@@ -56,7 +56,10 @@ def main(params, language: str) -> None:
     partial = None
     if recipe.get("generate", True):
         from bootstrap_embeddings.base_models import resolve_generator_path
-        from bootstrap_embeddings.generator.generation import generate_triplets, generation_fingerprint
+        from bootstrap_embeddings.generator.generation import (
+            generate_triplets,
+            generation_fingerprint,
+        )
 
         anchors_file = Path("data/prepared") / language / "anchors.jsonl"
         if not anchors_file.is_file():
@@ -64,8 +67,9 @@ def main(params, language: str) -> None:
         anchors = read_jsonl(anchors_file)
         base = resolve_generator_path(BASE_GENERATOR)
         gen, quant = params.generator.generation, params.generator.quantization
-        partial = partial_path(generation_fingerprint(base, recipe, anchors, gen, quant, params.seed))
-        rows, stats = generate_triplets(base, recipe, anchors, language, gen, quant, params.seed, partial,
+        seed = params.seed
+        partial = partial_path(generation_fingerprint(base, recipe, anchors, gen, quant, seed))
+        rows, stats = generate_triplets(base, recipe, anchors, language, gen, quant, seed, partial,
                                         generator_name=generator_name(BASE_GENERATOR))
     else:
         rows = english_triplets(recipe, language) if params.strategy == "english" else []
@@ -80,10 +84,12 @@ def main(params, language: str) -> None:
         partial.unlink(missing_ok=True)
 
     with tracked_run(params, "generate", language) as run:
-        run.log_params({f"generator.generation.{k}": v for k, v in params.generator.generation.model_dump().items()})
-        run.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
-    print(f"{language}: {len(rows)} triplets ({params.strategy}), {stats['generated_tokens']} tokens "
-          f"in {stats['wall_seconds']} s")
+        generation = params.generator.generation.model_dump()
+        run.log_params({f"generator.generation.{k}": v for k, v in generation.items()})
+        run.log_metrics({k: v for k, v in stats.items()
+                         if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    print(f"{language}: {len(rows)} triplets ({params.strategy}), "
+          f"{stats['generated_tokens']} tokens in {stats['wall_seconds']} s")
 
 
 if __name__ == "__main__":

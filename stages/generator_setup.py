@@ -20,7 +20,8 @@ def main(params, strategy: str, language: str) -> None:
     recipe = build_recipe(strategy, language, shots=params.generator.icl.shots, seed=params.seed)
     with atomic_dir(Path("models/generators") / strategy / language) as out:
         write_json(out / RECIPE_FILE, recipe)
-    print(f"{strategy}/{language}: recipe written" + (f" ({len(recipe['shots'])} shots)" if recipe["shots"] else ""))
+    shots = f" ({len(recipe['shots'])} shots)" if recipe["shots"] else ""
+    print(f"{strategy}/{language}: recipe written{shots}")
 
 
 if __name__ == "__main__":

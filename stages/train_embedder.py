@@ -5,6 +5,7 @@ pooling) as the untrained baseline. Every other strategy trains on
 data/triplets/<lang> (the filtered generated triplets, or English NLI for `english`).
 """
 
+import random
 import tempfile
 from pathlib import Path
 
@@ -19,7 +20,7 @@ BASE_EMBEDDER = Path("models/base/embedder")
 N_PROBE = 8  # texts embedded before and after training to check the saved weights
 
 
-def _read_triplets(strategy: str, triplets_dir: Path) -> list[dict]:
+def _read_triplets(strategy: str, triplets_dir: Path, limit: int | None, seed: int) -> list[dict]:
     if strategy == "base":
         return []
     path = triplets_dir / "triplets.jsonl"
@@ -29,6 +30,8 @@ def _read_triplets(strategy: str, triplets_dir: Path) -> list[dict]:
     if not triplets:
         raise UserError(f"{path}: no triplets to train on for strategy {strategy!r}; "
                         f"see {triplets_dir / 'card.md'}")
+    if limit is not None and len(triplets) > limit:
+        triplets = random.Random(seed).sample(triplets, limit)
     return triplets
 
 
@@ -49,7 +52,7 @@ def main(params, language: str) -> None:
         raise UserError(f"language {language!r}: not in params.yaml languages {params.languages}")
     cfg = params.embedder
     triplets_dir = Path("data/triplets") / language
-    triplets = _read_triplets(params.strategy, triplets_dir)
+    triplets = _read_triplets(params.strategy, triplets_dir, cfg.training.max_triplets, params.seed)
 
     base = base_models.resolve_embedder_path(BASE_EMBEDDER)  # UserError if it has not run
     info = _base_info(params, language)

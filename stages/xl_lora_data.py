@@ -33,14 +33,17 @@ def main(params) -> None:
             raise UserError(f"{path}: no adapter there; run the task_adapter stage first")
     base = resolve_generator_path(BASE_GENERATOR)
     gen, quant = params.generator.generation, params.generator.quantization
-    fingerprint = generation_fingerprint(base, recipe, english_sides(parallel), gen, quant, params.seed)
-    partial = partial_path(fingerprint, "xl_lora_data")
+    items = english_sides(parallel)
+    partial = partial_path(
+        generation_fingerprint(base, recipe, items, gen, quant, params.seed), "xl_lora_data"
+    )
 
     start = time.perf_counter()
     rows, stats = xl_lora_rows(base, parallel, recipe, gen, quant, params.seed, partial)
     stats["wall_seconds"] = round(time.perf_counter() - start, 2)
     if not all(rows.values()):
-        raise UserError(f"{PARALLEL}: the task adapters wrote no usable answer for one relation: {stats['rows']}")
+        raise UserError(f"{PARALLEL}: the task adapters wrote no usable answer for a relation "
+                        f"(rows: {stats['rows']})")
 
     with atomic_dir(OUT) as out:
         for kind, kind_rows in rows.items():

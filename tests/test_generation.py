@@ -40,11 +40,16 @@ def make_lora(base_path, out_dir, seed: int):
 @pytest.fixture(scope="module")
 def adapters(tiny_generator, tmp_path_factory):
     root = tmp_path_factory.mktemp("adapters")
-    return {kind: str(make_lora(tiny_generator, root / f"xl_lora_{kind}", seed)) for kind, seed in (("pos", 1), ("neg", 2))}
+    return {
+        kind: str(make_lora(tiny_generator, root / f"xl_lora_{kind}", seed))
+        for kind, seed in (("pos", 1), ("neg", 2))
+    }
 
 
 def xl_recipe(adapters):
-    return {"strategy": "xl_lora", "language": "hau", "adapters": adapters, "prompt_language": "English"}
+    return {
+        "strategy": "xl_lora", "language": "hau", "adapters": adapters, "prompt_language": "English"
+    }
 
 
 def run(tiny_generator, recipe, partial, gen=GEN, anchors=ANCHORS):
@@ -69,13 +74,15 @@ def test_one_row_per_unique_anchor_with_provenance(tiny_generator, adapters, tmp
 
 
 def test_merged_and_unmerged_adapters_write_the_same_text(tiny_generator, adapters, tmp_path):
-    greedy = GEN.model_copy(update={"do_sample": False})
-    merged, _ = run(tiny_generator, xl_recipe(adapters), tmp_path / "m.jsonl", greedy.model_copy(update={"merge_adapter": True}))
-    unmerged, stats = run(tiny_generator, xl_recipe(adapters), tmp_path / "u.jsonl", greedy.model_copy(update={"merge_adapter": False}))
+    recipe = xl_recipe(adapters)
+    greedy = GEN.model_copy(update={"do_sample": False, "merge_adapter": True})
+    merged, _ = run(tiny_generator, recipe, tmp_path / "m.jsonl", greedy)
+    unmerged_params = greedy.model_copy(update={"merge_adapter": False})
+    unmerged, stats = run(tiny_generator, recipe, tmp_path / "u.jsonl", unmerged_params)
     assert stats["merged_adapter"] is False
     assert merged == unmerged
     # ... and the adapters matter: without them the same prompts give other text
-    plain, _ = run(tiny_generator, {**xl_recipe(adapters), "adapters": None}, tmp_path / "n.jsonl", greedy)
+    plain, _ = run(tiny_generator, {**recipe, "adapters": None}, tmp_path / "n.jsonl", greedy)
     assert [r["positive"] for r in plain] != [r["positive"] for r in merged]
 
 
@@ -83,7 +90,7 @@ def test_icl_recipe_shots_reach_the_prompt(tmp_path):
     nli = tmp_path / "nli.jsonl"
     nli.write_text(
         "".join(
-            json.dumps({"anchor": f"P{i}.", "positive": f"E{i}.", "negative": f"C{i}.", "relation": "x"}) + "\n"
+            json.dumps({"anchor": f"P{i}.", "positive": f"E{i}.", "negative": f"C{i}."}) + "\n"
             for i in range(10)
         )
     )
@@ -114,29 +121,30 @@ def test_xl_lora_recipe_hash_follows_the_adapter_weights(adapters, tmp_path, tin
     assert Path(after["adapters"]["neg"]) == root / "xl_lora_neg"
 
 
-def test_interrupted_run_resumes_without_loss_or_duplicates(tiny_generator, adapters, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_without_loss_or_duplicates(
+    tiny_generator, adapters, tmp_path, monkeypatch
+):
     recipe = xl_recipe(adapters)
     full, _ = run(tiny_generator, recipe, tmp_path / "full.jsonl")
 
     partial = tmp_path / "partial.jsonl"
     real = generation._generate_batch
-    calls = {"n": 0}
+    calls = {"n": 0, "crash_at": 4}  # 3 batches x 2 relations: dies inside the second relation
 
-    def crash_after_four(*args, **kwargs):
-        if calls["n"] == 4:  # 3 batches x 2 relations: dies inside the second relation
+    def counting(*args, **kwargs):
+        if calls["n"] == calls["crash_at"]:
             raise KeyboardInterrupt
         calls["n"] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(generation, "_generate_batch", crash_after_four)
+    monkeypatch.setattr(generation, "_generate_batch", counting)
     with pytest.raises(KeyboardInterrupt):
         run(tiny_generator, recipe, partial)
     assert len(partial.read_text().splitlines()) == 4
     with open(partial, "a") as fh:  # a crash in the middle of a write leaves a torn line
         fh.write('{"relation": "contradiction", "batch": 2, "ids"')
 
-    calls["n"] = 0
-    monkeypatch.setattr(generation, "_generate_batch", lambda *a, **k: (calls.__setitem__("n", calls["n"] + 1), real(*a, **k))[1])
+    calls.update(n=0, crash_at=None)
     resumed, stats = run(tiny_generator, recipe, partial)
     assert calls["n"] == 2 and stats["resumed_batches"] == 4
     assert resumed == full
@@ -155,4 +163,21 @@ def test_fingerprint_changes_with_what_changes_the_output(tiny_generator, adapte
     assert key != generation_fingerprint(
         tiny_generator, recipe, ANCHORS, GEN.model_copy(update={"batch_size": 3}), "none", 0
     )
-    assert key != generation_fingerprint(tiny_generator, {**recipe, "prompt_language": "Hausa"}, ANCHORS, GEN, "none", 0)
+    hausa = {**recipe, "prompt_language": "Hausa"}
+    assert key != generation_fingerprint(tiny_generator, hausa, ANCHORS, GEN, "none", 0)
+
+
+def test_triplets_join_on_the_anchor_and_drop_empties_and_verbatim_echoes(monkeypatch):
+    from bootstrap_embeddings.generator.generation import Completions
+
+    answers = {
+        "entailment": {"a0": "Pos 0.", "a1": "", "a2": ANCHORS[2]["text"], "a3": "Pos 3."},
+        "contradiction": {"a0": "Neg 0.", "a1": "Neg 1.", "a2": "Neg 2.", "a3": "Neg 3."},
+    }
+    monkeypatch.setattr(generation, "generate_completions", lambda *a, **k: Completions(answers, {}))
+    rows, stats = run("unused", {"strategy": "icl", "adapters": None}, "unused", anchors=ANCHORS[:4])
+    assert [(r["id"], r["positive"], r["negative"]) for r in rows] == [
+        ("a0", "Pos 0.", "Neg 0."),
+        ("a3", "Pos 3.", "Neg 3."),
+    ]
+    assert (stats["dropped_empty"], stats["dropped_echo"]) == (1, 1)

@@ -21,11 +21,20 @@ from conftest import REPO
 
 pytestmark = pytest.mark.integration
 
-# What a copy of the project needs: the tracked sources, not the outputs.
-COPY_IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", "__pycache__", ".pytest_cache", "mlflow.db", "cache", "tmp",
-    "data", "models", "metrics", "results", "reports", ".cache",
-)
+# What a copy of the project needs: the sources, not the outputs or caches.
+ROOT_OUTPUTS = {".venv", ".git", ".pytest_cache", ".cache", "mlflow.db",
+                "data", "models", "metrics", "results", "reports", "dvc.lock"}
+DVC_LOCAL = {"cache", "tmp", "config.local"}
+
+
+def COPY_IGNORE(folder: str, names: list[str]) -> set[str]:
+    here = Path(folder).resolve()
+    ignored = {n for n in names if n == "__pycache__"}
+    if here == REPO:
+        ignored |= ROOT_OUTPUTS & set(names)
+    elif here == REPO / ".dvc":
+        ignored |= DVC_LOCAL & set(names)
+    return ignored
 
 SMALL = {
     "data": {
@@ -36,7 +45,7 @@ SMALL = {
         "nli": {"kind": "wordnet", "max_rows": 400},
     },
     "generator": {
-        "training": {"max_steps": 2, "batch_size": 4, "max_length": 64},
+        "training": {"max_steps": 2, "batch_size": 4, "max_length": 128},
         "generation": {"max_new_tokens": 16, "batch_size": 12},
     },
     "embedder": {"training": {"epochs": 1, "batch_size": 8, "max_length": 32}},

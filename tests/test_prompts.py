@@ -37,9 +37,9 @@ def chat_tokenizer(tiny_generator):
 
 def test_nli_prompts_are_the_papers():
     assert nli_prompt("The sky is blue.", "entailment", "Hausa") == (
-        "You are an expert at natural language inference. Given a premise, you should return an "
-        "entailment sentence example (in Hausa) to the premise. Return only the entailment sentence "
-        "example without any preamble or explanation. Premise: The sky is blue."
+        "You are an expert at natural language inference. Given a premise, you should return "
+        "an entailment sentence example (in Hausa) to the premise. Return only the entailment "
+        "sentence example without any preamble or explanation. Premise: The sky is blue."
     )
     neg = nli_prompt("The sky is blue.", "contradiction", "English")
     assert "return a contradiction sentence example (in English)" in neg
@@ -52,17 +52,18 @@ def test_completion_format_without_chat_template(tokenizer):
     text = chat_wrap(tokenizer, nli_prompt("A man sleeps.", "entailment", "English"))
     assert text.startswith(tokenizer.bos_token) and text.count(tokenizer.bos_token) == 1
     assert text.endswith("Premise: A man sleeps.\nAnswer:")
-    assert format_completion(tokenizer, " A person rests. ") == " A person rests." + tokenizer.eos_token
+    completion = format_completion(tokenizer, " A person rests. ")
+    assert completion == " A person rests." + tokenizer.eos_token
 
 
 def test_chat_template_is_used_when_present(chat_tokenizer):
     tok = chat_tokenizer
     text = chat_wrap(tok, "Say hi.")
-    assert text == f"{tok.bos_token}<start_of_turn>user\nSay hi.<end_of_turn>\n<start_of_turn>model\n"
+    turns = "<start_of_turn>user\nSay hi.<end_of_turn>\n<start_of_turn>model\n"
+    assert text == tok.bos_token + turns
     # training text = wrapped prompt + completion = the template's own rendering of the exchange
-    full = tok.apply_chat_template(
-        [{"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "Hi."}], tokenize=False
-    )
+    exchange = [{"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "Hi."}]
+    full = tok.apply_chat_template(exchange, tokenize=False)
     assert text + format_completion(tok, "Hi.") == full.rstrip()
 
 

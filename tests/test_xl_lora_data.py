@@ -5,14 +5,18 @@ import json
 import pytest
 
 from bootstrap_embeddings.config import GenerationParams
+from bootstrap_embeddings.filters import normalise
 from bootstrap_embeddings.generator.prompts import nli_prompt
 from bootstrap_embeddings.generator.xl_lora import task_recipe, xl_lora_rows
 from test_generation import make_lora, one_thread  # noqa: F401  (one_thread: autouse fixture)
 
 PARALLEL = [
-    {"id": "deu-1", "language": "deu", "text": "Alle Menschen sind frei.", "english": "All people are free."},
-    {"id": "fra-1", "language": "fra", "text": "Tous les êtres sont libres.", "english": "All people are free."},
-    {"id": "deu-2", "language": "deu", "text": "Jeder hat das Recht.", "english": "Everyone has the right."},
+    {"id": i, "language": i[:3], "text": text, "english": english}
+    for i, text, english in [
+        ("deu-1", "Alle Menschen sind frei.", "All people are free."),
+        ("fra-1", "Tous les êtres sont libres.", "All people are free."),
+        ("deu-2", "Jeder hat das Recht.", "Everyone has the right."),
+    ]
 ]
 GEN = GenerationParams(max_new_tokens=6, do_sample=True, temperature=0.8, batch_size=4)
 
@@ -30,7 +34,8 @@ def test_rows_pair_the_x_side_with_english_answers(tiny_generator, task_adapters
     from transformers import AutoTokenizer
 
     partial = tmp_path / "partial.jsonl"
-    rows, stats = xl_lora_rows(tiny_generator, PARALLEL, task_recipe(task_adapters), GEN, "none", 0, partial)
+    recipe = task_recipe(task_adapters)
+    rows, stats = xl_lora_rows(tiny_generator, PARALLEL, recipe, GEN, "none", 0, partial)
 
     # one generation per unique English sentence and relation, not per pair
     assert stats["unique_english"] == 2 and stats["prompts"] == 4
@@ -44,7 +49,7 @@ def test_rows_pair_the_x_side_with_english_answers(tiny_generator, task_adapters
         for row in rows[kind]:
             pair = by_id[row["id"]]
             assert row["prompt_text"] == nli_prompt(pair["text"], relation, "English")
-            assert row["completion"] and row["completion"] != pair["english"]
+            assert row["completion"] and normalise(row["completion"]) != normalise(pair["english"])
             assert (row["language"], row["english"]) == (pair["language"], pair["english"])
         # both X sides of one English sentence get that sentence's one answer
         answers = {r["id"]: r["completion"] for r in rows[kind]}
@@ -55,3 +60,20 @@ def test_rows_pair_the_x_side_with_english_answers(tiny_generator, task_adapters
     tokenizer = AutoTokenizer.from_pretrained(tiny_generator)
     encoded = encode_rows(tokenizer, rows["pos"], max_length=512, completion_only=True)
     assert len(encoded) == len(rows["pos"])
+
+
+def test_empty_answers_and_copies_of_the_english_premise_are_dropped(monkeypatch):
+    from bootstrap_embeddings.generator import xl_lora
+    from bootstrap_embeddings.generator.generation import Completions
+
+    ids = {it["text"]: it["id"] for it in xl_lora.english_sides(PARALLEL)}
+    free, right = ids["All people are free."], ids["Everyone has the right."]
+    answers = {
+        "entailment": {free: "ALL people are free", right: "People have rights."},
+        "contradiction": {free: "Nobody is free.", right: ""},
+    }
+    monkeypatch.setattr(xl_lora, "generate_completions", lambda *a, **k: Completions(answers, {}))
+    rows, stats = xl_lora_rows(None, PARALLEL, task_recipe("adapters"), GEN, "none", 0, "unused")
+    assert [(r["id"], r["completion"]) for r in rows["pos"]] == [("deu-2", "People have rights.")]
+    assert [r["id"] for r in rows["neg"]] == ["deu-1", "fra-1"]
+    assert stats["dropped"] == {"pos": 2, "neg": 1}

@@ -45,7 +45,7 @@ _FORMAT = 1
 
 @dataclass
 class Completions:
-    """What one generation run produced: cleaned answers per relation and anchor id, and its cost."""
+    """One generation run's cleaned answers (per relation, per item id) and its cost."""
 
     texts: dict[str, dict[str, str]]
     stats: dict = field(default_factory=dict)
@@ -55,19 +55,21 @@ class Completions:
 
 
 def prompt_language(recipe: dict, language: str) -> str:
-    """The language named in the prompt: the recipe's choice (XL-LoRA: English), else the target's."""
+    """The language the prompt names: the recipe's (XL-LoRA: English), else the target's."""
     from bootstrap_embeddings.languages import language_name
 
     return recipe.get("prompt_language") or language_name(language)
 
 
 def recipe_prompt(recipe: dict, premise: str, relation: str, language: str) -> str:
-    """The unwrapped prompt a recipe asks for: the paper's prompt, with the recipe's ICL shots if any.
+    """The unwrapped prompt of a recipe: the paper's prompt, with the recipe's ICL shots if any.
 
     Recipe shots are {premise, entailment, contradiction}; each relation's prompt shows
     the matching hypothesis.
     """
-    shots = [{"premise": s["premise"], "hypothesis": s[relation]} for s in recipe.get("shots") or []]
+    shots = [
+        {"premise": s["premise"], "hypothesis": s[relation]} for s in recipe.get("shots") or []
+    ]
     return icl_prompt(premise, relation, prompt_language(recipe, language), shots)
 
 
@@ -92,7 +94,7 @@ def content_digest(path: str | Path) -> str:
 
 
 def model_digest(path: str | Path) -> str:
-    """A cheap identity for a checkpoint folder: file names and sizes, plus the JSON files' contents.
+    """A cheap identity for a checkpoint folder: file names and sizes, and the JSON files' contents.
 
     Hashing gigabytes of weights on every run would cost more than it protects: a
     re-materialised base model with other weights but identical sizes and configs
@@ -120,7 +122,7 @@ def generation_fingerprint(
     payload = {
         "format": _FORMAT,
         "model": model_digest(base_path),
-        "adapters": {k: content_digest(v) for k, v in sorted(adapters.items()) if k in ("pos", "neg")},
+        "adapters": {k: content_digest(adapters[k]) for k in ("pos", "neg") if adapters.get(k)},
         "recipe": recipe,
         "items": [[it["id"], it["text"]] for it in items],
         "generation": gen.model_dump(),
@@ -214,7 +216,8 @@ def _generate_batch(model, tokenizer, texts: list[str], gen, seed: int) -> tuple
     import torch
 
     torch.manual_seed(seed)
-    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    enc = enc.to(model.device)
     kwargs = {"max_new_tokens": gen.max_new_tokens, "do_sample": gen.do_sample}
     if gen.do_sample:
         kwargs.update(temperature=gen.temperature, top_p=gen.top_p)
@@ -270,7 +273,9 @@ def generate_completions(
     partial_path = Path(partial_path)
     partial_path.parent.mkdir(parents=True, exist_ok=True)
     batches = [items[i : i + gen.batch_size] for i in range(0, len(items), gen.batch_size)]
-    expected = {(r, b): [it["id"] for it in batch] for r in RELATIONS for b, batch in enumerate(batches)}
+    expected = {
+        (r, b): [it["id"] for it in batch] for r in RELATIONS for b, batch in enumerate(batches)
+    }
     done = {
         (rec["relation"], rec["batch"]): rec
         for rec in _read_partial(partial_path)
@@ -285,7 +290,7 @@ def generate_completions(
     dtype_name = generation_dtype(quant_used)
     merge = gen.merge_adapter and quant_used == "none" and any(adapters.values())
     if gen.merge_adapter and quant_used != "none" and any(adapters.values()):
-        log.info("not merging adapters into %s weights (merging would re-quantize them)", quant_used)
+        log.info("not merging adapters into %s weights (that would re-quantize them)", quant_used)
 
     if todo:
         import torch
@@ -306,9 +311,11 @@ def generate_completions(
                     continue
                 with models.active(relation) as model:
                     for _, b in keys:
-                        texts = [chat_wrap(tokenizer, prompt_fn(it["text"], relation)) for it in batches[b]]
+                        prompts = [prompt_fn(it["text"], relation) for it in batches[b]]
+                        texts = [chat_wrap(tokenizer, p) for p in prompts]
                         start = time.perf_counter()
-                        raw, tokens = _generate_batch(model, tokenizer, texts, gen, _batch_seed(seed, relation, b))
+                        batch_seed = _batch_seed(seed, relation, b)
+                        raw, tokens = _generate_batch(model, tokenizer, texts, gen, batch_seed)
                         record = {
                             "relation": relation,
                             "batch": b,
@@ -322,10 +329,10 @@ def generate_completions(
                         bar.update()
         del models, base
 
-    texts: dict[str, dict[str, str]] = {r: {} for r in RELATIONS}
+    answers: dict[str, dict[str, str]] = {r: {} for r in RELATIONS}
     for (relation, _), rec in sorted(done.items()):
         for id_, raw in zip(rec["ids"], rec["raw"]):
-            texts[relation][id_] = clean_generation(raw)
+            answers[relation][id_] = clean_generation(raw)
     tokens = sum(rec["tokens"] for rec in done.values())
     seconds = sum(rec["seconds"] for rec in done.values())
     stats = {
@@ -340,7 +347,7 @@ def generate_completions(
         "dtype": dtype_name or "default",
         "resumed_batches": resumed,
     }
-    return Completions(texts, stats)
+    return Completions(answers, stats)
 
 
 # --------------------------------------------------------------------------- triplets
@@ -365,11 +372,12 @@ def generate_triplets(
     partial_path,
     generator_name: str | None = None,
 ) -> tuple[list[dict], dict]:
-    """Triplets for a language's anchors ({id, text}) with a strategy's recipe; returns (rows, stats).
+    """Triplets from a language's anchors ({id, text}) with a strategy's recipe: (rows, stats).
 
     Rows: {id, anchor, positive, negative, strategy, language, generator, adapter_pos,
     adapter_neg}. As in the paper, an anchor whose positive or negative came out
-    empty is dropped, and so is one whose answer only repeats the premise.
+    empty is dropped, and so is one whose answer is the premise verbatim; near-copies
+    are the filter stage's to drop and report.
     """
     items = unique_items(anchors)
     adapters = recipe.get("adapters") or {}

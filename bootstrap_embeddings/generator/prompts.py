@@ -99,7 +99,9 @@ def format_completion(tokenizer, answer: str) -> str:
         user + [{"role": "assistant", "content": _PLACEHOLDER}], tokenize=False
     )
     if not full.startswith(prefix):
-        raise ValueError("the chat template renders the model turn differently from its generation prompt")
+        raise ValueError(
+            "the chat template renders the model turn differently from its generation prompt"
+        )
     return full[len(prefix):].rstrip().replace(_PLACEHOLDER, answer)
 
 

@@ -1,9 +1,10 @@
-"""Recipes: what the generator uses for a strategy and language (models/generators/<strategy>/<lang>).
+"""Recipes: what the generator uses for a strategy and language.
 
-A recipe is the generate stage's only strategy-specific input, so DVC re-runs
-generation exactly when it changes. It names adapters by path and, for XL-LoRA, by
-content hash too: retrained adapters change the recipe even though their paths
-stay the same. The composition recipe is written by the compose stage.
+models/generators/<strategy>/<lang>/recipe.json is the generate stage's only
+strategy-specific input, so DVC re-runs generation exactly when it changes. It names
+adapters by path and, for XL-LoRA, by content hash too: retrained adapters change the
+recipe even though their paths stay the same. The composition recipe is written by
+the compose stage.
 
     {strategy, language, generate, adapters: {pos, neg} | null, shots: [...], ...}
 """
@@ -31,9 +32,14 @@ def choose_shots(nli_rows: list[dict], k: int, seed: int, language: str) -> list
     complete = [r for r in nli_rows if r.get("anchor") and r.get("positive") and r.get("negative")]
     pool = [r for r in complete if r.get("language") == language] or complete
     if k > len(pool):
-        raise UserError(f"generator.icl.shots: {k} shots asked for, the NLI data has {len(pool)} usable rows")
+        raise UserError(
+            f"generator.icl.shots: {k} shots asked for, the NLI data has {len(pool)} usable rows"
+        )
     picked = random.Random(seed).sample(pool, k)
-    return [{"premise": r["anchor"], "entailment": r["positive"], "contradiction": r["negative"]} for r in picked]
+    return [
+        {"premise": r["anchor"], "entailment": r["positive"], "contradiction": r["negative"]}
+        for r in picked
+    ]
 
 
 def build_recipe(
@@ -49,7 +55,9 @@ def build_recipe(
     from bootstrap_embeddings.files import read_jsonl
     from bootstrap_embeddings.generator.generation import content_digest
 
-    recipe = {"strategy": strategy, "language": language, "generate": True, "adapters": None, "shots": []}
+    recipe = {
+        "strategy": strategy, "language": language, "generate": True, "adapters": None, "shots": []
+    }
     if strategy == "icl":
         nli_path = Path(nli_path)
         if not nli_path.is_file():
@@ -69,11 +77,15 @@ def build_recipe(
         nli_path = Path(nli_path)
         if not nli_path.is_file():
             raise UserError(f"{nli_path}: missing; run `dvc repro prepare_shared` first")
-        recipe.update(generate=False, triplets=str(nli_path), triplets_sha256=content_digest(nli_path))
+        recipe.update(
+            generate=False, triplets=str(nli_path), triplets_sha256=content_digest(nli_path)
+        )
     elif strategy == "base":
         recipe["generate"] = False  # the untouched embedder: no training data
     else:
-        raise UserError(f"strategy: {strategy!r} has no setup here; allowed: {', '.join(SETUP_STRATEGIES)}")
+        raise UserError(
+            f"strategy: {strategy!r} has no setup here; allowed: {', '.join(SETUP_STRATEGIES)}"
+        )
     return recipe
 
 

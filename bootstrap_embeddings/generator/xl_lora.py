@@ -15,7 +15,12 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from bootstrap_embeddings.generator.generation import ADAPTER_KEY, generate_completions, unique_items
+from bootstrap_embeddings.filters import normalise
+from bootstrap_embeddings.generator.generation import (
+    ADAPTER_KEY,
+    generate_completions,
+    unique_items,
+)
 from bootstrap_embeddings.generator.prompts import RELATIONS, nli_prompt
 from bootstrap_embeddings.generator.setup import XL_LORA_PROMPT_LANGUAGE
 
@@ -30,7 +35,7 @@ def task_recipe(adapters_dir: str | Path = "models/adapters") -> dict:
 
 
 def english_sides(parallel: list[dict]) -> list[dict]:
-    """{id, text} per unique English sentence: each is generated from once, however many X sides it has."""
+    """{id, text} per unique English sentence: generated from once, however many X sides it has."""
     return unique_items(parallel, text_key="english")
 
 
@@ -40,8 +45,9 @@ def xl_lora_rows(
     """The pos and neg training rows from parallel {id, language, text, english} pairs.
 
     Returns ({"pos": rows, "neg": rows}, stats). A row is {prompt_text, completion,
-    id, language, english}; pairs whose generation came out empty, or only repeats
-    the English premise, are dropped.
+    id, language, english}. Dropped: empty answers, and answers that repeat the English
+    premise up to case and punctuation (no filter stage runs on these rows, and a
+    copy would teach the XL-LoRA adapter to translate rather than to infer).
     """
     items = english_sides(parallel)
     result = generate_completions(
@@ -63,7 +69,7 @@ def xl_lora_rows(
         rows[kind], dropped[kind] = [], 0
         for pair in parallel:
             answer = answers.get(id_of[pair["english"]], "")
-            if not answer or answer == pair["english"]:
+            if not answer or normalise(answer) == normalise(pair["english"]):
                 dropped[kind] += 1
                 continue
             rows[kind].append(
