@@ -198,10 +198,12 @@ def check_saved_model(path: str | Path, trained, before, texts: Sequence[str]) -
     reloaded = probe_embeddings(SentenceTransformer(str(path), device=trained.device), texts)
     if not torch.allclose(reloaded, probe_embeddings(trained, texts), atol=1e-4):
         raise RuntimeError(
-            f"{path}: reloaded model does not reproduce the trained model's embeddings")
+            f"{path}: reloaded model does not reproduce the trained model's embeddings; "
+            "the trained weights were lost")
     if torch.allclose(reloaded, before, atol=1e-6):
         raise RuntimeError(
-            f"{path}: embeddings equal the base model's; the trained weights were lost")
+            f"{path}: embeddings equal the base model's: training changed nothing "
+            "(too few steps for the warm-up, or a zero learning rate?)")
 
 
 def card_section(info: dict) -> str:

@@ -61,7 +61,12 @@ def tracked_run(
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(params.tracking.experiment)
+    name = params.tracking.experiment
+    if mlflow.get_experiment_by_name(name) is None:
+        # artifacts default to ./mlruns of the current folder: a DVC temp copy, for
+        # queued experiments, so pin them to the project root like the database
+        mlflow.create_experiment(name, artifact_location=(project_root() / "mlartifacts").as_uri())
+    mlflow.set_experiment(name)
     strategy = strategy or params.strategy
     name = f"{stage}:{strategy}" + (f":{language}" if language else "")
     with mlflow.start_run(run_name=name, tags=run_tags(stage, strategy, language)):

@@ -166,11 +166,11 @@ def test_training_lowers_the_loss_and_the_saved_model_keeps_it(base_dir, params,
     embedder.check_saved_model(tmp_path / "trained", model, before, probe)
 
 
-def test_check_saved_model_catches_lost_weights(base_dir, tmp_path):
+def test_check_saved_model_catches_an_unchanged_model(base_dir, tmp_path):
     model = embedder.build_model(base_dir, "mean")
     before = embedder.probe_embeddings(model, TEXTS)
     model.save(str(tmp_path / "untrained"))
-    with pytest.raises(RuntimeError, match="trained weights were lost"):
+    with pytest.raises(RuntimeError, match="training changed nothing"):
         embedder.check_saved_model(tmp_path / "untrained", model, before, TEXTS)
 
 
