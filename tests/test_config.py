@@ -98,3 +98,10 @@ def test_stage_exits_2_with_one_line_and_writes_nothing(tmp_path, raw):
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("error: params.yaml: strategy:")
     assert not (tmp_path / "data").exists()
+
+
+def test_paper_scale_profile_is_valid():
+    params = load_params(REPO / "profiles" / "paper.yaml")
+    assert params.generator.model == "google/gemma-3-27b-it"
+    assert params.generator.quantization == "4bit"
+    assert params.embedder.pooling == "avg_first_last"
