@@ -7,6 +7,8 @@ Training is supervised SimCSE as the paper runs it: multiple-negatives ranking
 
 from __future__ import annotations
 
+import math
+
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -146,7 +148,9 @@ def train_embedder(model, triplets: Sequence[dict], cfg, seed: int, out_dir: str
         num_train_epochs=t.epochs,
         per_device_train_batch_size=t.batch_size,
         learning_rate=t.lr,
-        warmup_steps=t.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        # Rounded down: transformers rounds a ratio up, so a one-step run (fewer
+        # triplets than a batch) would spend its only step at learning rate 0.
+        warmup_steps=math.floor(t.warmup_ratio * math.ceil(len(triplets) / t.batch_size) * t.epochs),
         seed=seed,
         data_seed=seed,
         # in-batch negatives: a duplicate text in a batch would be a false negative
