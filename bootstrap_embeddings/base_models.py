@@ -29,6 +29,8 @@ from bootstrap_embeddings.files import read_json, write_json
 log = logging.getLogger(__name__)
 
 SOURCE_FILE = "source.json"
+# where the base_generator stage writes its output (dvc.yaml)
+BASE_GENERATOR = Path("models/base/generator")
 GENERATOR_KEY = "generator.model"
 EMBEDDER_KEY = "embedder.model"
 # what a hub id looks like ("owner/name" or a legacy bare "name")

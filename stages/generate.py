@@ -12,14 +12,8 @@ from pathlib import Path
 from bootstrap_embeddings.cli import stage_entry
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, read_json, read_jsonl, write_json, write_jsonl
-from bootstrap_embeddings.tracking import project_root, tracked_run
-
-BASE_GENERATOR = Path("models/base/generator")
-
-
-def partial_path(fingerprint: str, kind: str = "generate") -> Path:
-    """Where an unfinished run keeps its batches: the user's project root, also under `dvc exp`."""
-    return project_root() / ".cache" / kind / f"{fingerprint}.jsonl"
+from bootstrap_embeddings.base_models import BASE_GENERATOR
+from bootstrap_embeddings.tracking import tracked_run
 
 
 def generator_name(base_dir: Path) -> str:
@@ -59,6 +53,7 @@ def main(params, language: str) -> None:
         from bootstrap_embeddings.generator.generation import (
             generate_triplets,
             generation_fingerprint,
+            partial_path,
         )
 
         anchors_file = Path("data/prepared") / language / "anchors.jsonl"

@@ -12,7 +12,8 @@ from bootstrap_embeddings.cli import stage_entry
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, read_jsonl, write_json, write_jsonl
 from bootstrap_embeddings.tracking import tracked_run
-from stages.generate import BASE_GENERATOR, partial_path
+from bootstrap_embeddings.base_models import BASE_GENERATOR
+from bootstrap_embeddings.generator.generation import partial_path
 
 PARALLEL = Path("data/prepared/shared/xl_parallel.jsonl")
 OUT = Path("data/xl_lora")

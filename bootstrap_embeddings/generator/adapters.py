@@ -267,7 +267,6 @@ def describe(name: str, record: dict) -> str:
     )
 
 
-BASE_GENERATOR = Path("models/base/generator")
 
 
 def train_adapter_stage(
@@ -284,7 +283,11 @@ def train_adapter_stage(
     The run records the LoRA and training params, the loss at every step, and the
     wall time and quantization actually used.
     """
-    from bootstrap_embeddings.base_models import model_revision, resolve_generator_path
+    from bootstrap_embeddings.base_models import (
+        BASE_GENERATOR,
+        model_revision,
+        resolve_generator_path,
+    )
 
     gen = params.generator
     base = resolve_generator_path(BASE_GENERATOR)

@@ -76,6 +76,13 @@ def recipe_prompt(recipe: dict, premise: str, relation: str, language: str) -> s
 # --------------------------------------------------------------------------- fingerprint
 
 
+def partial_path(fingerprint: str, kind: str = "generate") -> Path:
+    """Where an unfinished run keeps its batches: the user's project root, also under `dvc exp`."""
+    from bootstrap_embeddings.tracking import project_root
+
+    return project_root() / ".cache" / kind / f"{fingerprint}.jsonl"
+
+
 def _sha256_file(path: Path, h) -> None:
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
