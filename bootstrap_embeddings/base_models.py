@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 SOURCE_FILE = "source.json"
 # where the base_generator stage writes its output (dvc.yaml)
 BASE_GENERATOR = Path("models/base/generator")
+BASE_EMBEDDER = Path("models/base/embedder")
 GENERATOR_KEY = "generator.model"
 EMBEDDER_KEY = "embedder.model"
 # what a hub id looks like ("owner/name" or a legacy bare "name")

@@ -14,9 +14,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from bootstrap_embeddings.errors import UserError
 
-STRATEGIES = ("icl", "composition", "xl_lora", "base", "english")
 # Strategies whose training data the generator LLM writes.
 GENERATIVE_STRATEGIES = ("icl", "composition", "xl_lora")
+# Baselines: the untouched encoder, English NLI only, and the target language's real
+# (X, English) pairs outside the held-out split.
+BASELINE_STRATEGIES = ("base", "english", "parallel")
+STRATEGIES = (*GENERATIVE_STRATEGIES, *BASELINE_STRATEGIES)
+Strategy = Literal["icl", "composition", "xl_lora", "base", "english", "parallel"]
 
 PARAMS_FILE = "params.yaml"
 
@@ -147,10 +151,28 @@ class GeneratorParams(Strict):
     composition: CompositionParams
 
 
+class ConsistencyParams(Strict):
+    """Encoder-scored consistency filter on generated triplets (see filters.py).
+
+    Keep a triplet only if cos(anchor, positive) >= min_similarity and
+    cos(anchor, positive) - cos(anchor, negative) >= min_margin. XL-LoRA triplets are
+    scored cross-lingually (target anchor, English positive and negative). The defaults
+    come from scripts/calibrate_consistency.py on data no evaluation uses (README).
+    """
+
+    enabled: bool = False
+    # "base": the base embedder (models/base/embedder); otherwise a local path or hub id
+    encoder: str = "base"
+    min_similarity: float = Field(default=0.86, ge=-1, le=1)
+    min_margin: float = Field(default=-0.02, ge=-2, le=2)
+    batch_size: int = Field(default=64, gt=0)
+
+
 class FilterParams(Strict):
     min_chars: int = Field(ge=1)
     max_chars: int = Field(gt=1)
     script_check: bool = True
+    consistency: ConsistencyParams = ConsistencyParams()
 
     @model_validator(mode="after")
     def _bounds(self) -> FilterParams:
@@ -194,7 +216,7 @@ class TrackingParams(Strict):
 
 
 class Params(Strict):
-    strategy: Literal["icl", "composition", "xl_lora", "base", "english"]
+    strategy: Strategy
     languages: list[LanguageCode] = Field(min_length=1)
     seed: int = Field(ge=0)
     data: DataParams

@@ -85,10 +85,18 @@ def build_model(base: str | Path, pooling: str, revision: str | None = None):
 
 
 def triplet_dataset(triplets: Sequence[dict]):
-    """A datasets.Dataset with exactly the columns anchor, positive, negative (in that order)."""
+    """A datasets.Dataset with exactly the columns anchor, positive[, negative] (in that order).
+
+    Rows without a negative (the `parallel` baseline's real pairs) give a two-column
+    dataset: MNRL then uses in-batch negatives only. Mixing the two is an error.
+    """
     from datasets import Dataset
 
-    return Dataset.from_dict({c: [t[c] for t in triplets] for c in COLUMNS})
+    has_negative = {t.get("negative") is not None for t in triplets}
+    if len(has_negative) > 1:
+        raise ValueError("some rows have a negative and some do not")
+    columns = COLUMNS if has_negative == {True} else COLUMNS[:2]
+    return Dataset.from_dict({c: [t[c] for t in triplets] for c in columns})
 
 
 def make_loss(model, scale: float):

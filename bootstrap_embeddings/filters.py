@@ -3,10 +3,13 @@
 The filters are a table (`FILTERS`): each entry has a name, a one-line description
 and a pure function from the rows to a keep-mask. They run in table order, each on
 what the previous ones kept, so every removed row is charged to exactly one filter.
-A new filter (e.g. an NLI-consistency check) is one more entry in the table.
+The last entry, `consistency`, scores each surviving triplet with an encoder
+(consistency.py); it is off unless params.yaml switches it on, and applies only to
+generated triplets.
 
 Only the generated fields (positive, negative) are checked for length and script:
-the anchors are the prepared data the generator was given, not its output.
+the anchors are the prepared data the generator was given, not its output. The
+`parallel` baseline's rows are real (X, English) pairs with no negative.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from bootstrap_embeddings.config import GENERATIVE_STRATEGIES
+from bootstrap_embeddings.consistency import ConsistencyCheck
 from bootstrap_embeddings.languages import dominant_script, language_name
 
 FIELDS = ("anchor", "positive", "negative")
@@ -25,7 +30,9 @@ GENERATED = ("positive", "negative")
 # XL-LoRA writes cross-lingual triplets (target anchor -> English hypotheses) by design,
 # and the `english` baseline trains on English NLI. The other generative strategies
 # write in the target language, whose script is read off the anchors.
-ENGLISH_OUTPUT_STRATEGIES = {"xl_lora": "LATIN", "english": "LATIN"}
+ENGLISH_OUTPUT_STRATEGIES = {"xl_lora": "LATIN", "english": "LATIN", "parallel": "LATIN"}
+# Strategies whose rows are (anchor, positive) pairs: no hard negative.
+PAIR_STRATEGIES = ("parallel",)
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,11 @@ class FilterContext:
     max_chars: int
     # expected Unicode script of the generated fields; None: no script check
     expected_script: str | None
+    # the fields every row must have, and those of them the generator wrote
+    fields: tuple[str, ...] = FIELDS
+    generated: tuple[str, ...] = GENERATED
+    # the encoder-scored check; None when switched off or not a generative strategy
+    consistency: ConsistencyCheck | None = None
 
 
 KeepMask = Callable[[Sequence[dict], FilterContext], list[bool]]
@@ -76,27 +88,29 @@ def row_filter(predicate: Callable[[dict, FilterContext], bool]) -> KeepMask:
 
 
 def _no_empty_field(row: dict, ctx: FilterContext) -> bool:
-    return all(isinstance(row.get(f), str) and row[f].strip() for f in FIELDS)
+    return all(isinstance(row.get(f), str) and row[f].strip() for f in ctx.fields)
 
 
 def _not_copy_of_anchor(row: dict, ctx: FilterContext) -> bool:
     anchor = normalise(row["anchor"])
-    return all(normalise(row[f]) != anchor for f in GENERATED)
+    return all(normalise(row[f]) != anchor for f in ctx.generated)
 
 
 def _positive_differs_from_negative(row: dict, ctx: FilterContext) -> bool:
+    if "negative" not in ctx.fields:
+        return True
     return normalise(row["positive"]) != normalise(row["negative"])
 
 
 def _length_in_bounds(row: dict, ctx: FilterContext) -> bool:
-    return all(ctx.min_chars <= len(row[f].strip()) <= ctx.max_chars for f in GENERATED)
+    return all(ctx.min_chars <= len(row[f].strip()) <= ctx.max_chars for f in ctx.generated)
 
 
 def _first_occurrence(rows: Sequence[dict], ctx: FilterContext) -> list[bool]:
     seen: set[tuple[str, ...]] = set()
     keep = []
     for row in rows:
-        key = tuple(normalise(row[f]) for f in FIELDS)
+        key = tuple(normalise(row[f]) for f in ctx.fields)
         keep.append(key not in seen)
         seen.add(key)
     return keep
@@ -105,7 +119,13 @@ def _first_occurrence(rows: Sequence[dict], ctx: FilterContext) -> list[bool]:
 def _expected_script(row: dict, ctx: FilterContext) -> bool:
     if ctx.expected_script is None:
         return True
-    return all(dominant_script(row[f]) == ctx.expected_script for f in GENERATED)
+    return all(dominant_script(row[f]) == ctx.expected_script for f in ctx.generated)
+
+
+def _consistent(rows: Sequence[dict], ctx: FilterContext) -> list[bool]:
+    if ctx.consistency is None:
+        return [True] * len(rows)
+    return ctx.consistency.keep(rows)
 
 
 FILTERS: tuple[Filter, ...] = (
@@ -120,6 +140,8 @@ FILTERS: tuple[Filter, ...] = (
            _first_occurrence),
     Filter("script", "the positive or negative is not mostly in the expected script",
            row_filter(_expected_script)),
+    Filter("consistency", "the encoder finds the positive too far from the anchor, or not "
+           "closer than the negative by the margin (filters.consistency)", _consistent),
 )
 
 
@@ -130,13 +152,24 @@ def expected_output_script(strategy: str, anchors: Sequence[str]) -> str | None:
     return dominant_script(" ".join(anchors))
 
 
-def make_context(rows: Sequence[dict], strategy: str, filter_params) -> FilterContext:
-    """The context for `params.filters` (FilterParams) and the rows of one language."""
+def make_context(rows: Sequence[dict], strategy: str, filter_params,
+                 consistency: ConsistencyCheck | None = None) -> FilterContext:
+    """The context for `params.filters` (FilterParams) and the rows of one language.
+
+    `consistency` is the encoder check the filter stage built when
+    filters.consistency.enabled; it is dropped for strategies that train on real data.
+    """
     script = None
     if filter_params.script_check:
         anchors = [r["anchor"] for r in rows if isinstance(r.get("anchor"), str)]
         script = expected_output_script(strategy, anchors)
-    return FilterContext(filter_params.min_chars, filter_params.max_chars, script)
+    pairs = strategy in PAIR_STRATEGIES
+    return FilterContext(
+        filter_params.min_chars, filter_params.max_chars, script,
+        fields=("anchor", "positive") if pairs else FIELDS,
+        generated=("positive",) if pairs else GENERATED,
+        consistency=consistency if strategy in GENERATIVE_STRATEGIES else None,
+    )
 
 
 @dataclass
@@ -188,11 +221,13 @@ def filter_stats(report: FilterReport, strategy: str, language: str, ctx: Filter
         "min_chars": ctx.min_chars,
         "max_chars": ctx.max_chars,
         "provenance": provenance(rows),
+        # scores and per-threshold counts; None when the check did not run
+        "consistency": ctx.consistency.summary() if ctx.consistency is not None else None,
     }
 
 
 def _md_cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return "-" if text is None else str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _triplet_table(rows: Sequence[dict]) -> list[str]:
@@ -233,6 +268,7 @@ def render_card(report: FilterReport, stats: dict, filters: Sequence[Filter] = F
               "Applied in this order; each sees only the rows the previous ones kept.", "",
               "| filter | removes | removed |", "| --- | --- | --- |"]
     lines += [f"| {f.name} | {f.description} | {stats['removed'][f.name]} |" for f in filters]
+    lines += _consistency_section(stats.get("consistency"))
     lines += ["", "## Examples kept", ""]
     lines += _triplet_table(report.kept[:n_examples]) if report.kept else ["(none kept)"]
     lines += ["", "## Examples removed", ""]
@@ -240,6 +276,26 @@ def render_card(report: FilterReport, stats: dict, filters: Sequence[Filter] = F
         if report.removed[f.name]:
             lines += [f"### {f.name}", "", *_triplet_table(report.removed[f.name][:1]), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _consistency_section(summary: dict | None) -> list[str]:
+    """What each consistency threshold would keep, of the triplets the check scored."""
+    if not summary:
+        return ["", "Consistency filter: off (filters.consistency.enabled)."]
+    margins = sorted({c["min_margin"] for c in summary["threshold_counts"]})
+    sims = sorted({c["min_similarity"] for c in summary["threshold_counts"]})
+    kept = {(c["min_similarity"], c["min_margin"]): c["kept"] for c in summary["threshold_counts"]}
+    lines = ["", "## Consistency filter", "",
+             f"Scored {summary['n_scored']} triplets: mean cos(anchor, positive) "
+             f"{summary['mean_positive_similarity']}, mean margin over the negative "
+             f"{summary['mean_margin']}. Applied: min_similarity {summary['min_similarity']}, "
+             f"min_margin {summary['min_margin']}. Triplets each threshold pair would keep "
+             "(rows: min_similarity, columns: min_margin):", "",
+             "| min_similarity | " + " | ".join(f"{m:g}" for m in margins) + " |",
+             "| --- |" + " --- |" * len(margins)]
+    lines += [f"| {t:g} | " + " | ".join(str(kept[(t, m)]) for m in margins) + " |"
+              for t in sims]
+    return lines
 
 
 def summarise_card(stats: dict) -> str:

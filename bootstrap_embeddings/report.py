@@ -4,9 +4,11 @@ Two views:
 - one experiment (the `report` stage): metrics/eval/<lang>.json of the current
   params -> a markdown table (language x task), DVC metrics and a bar plot;
 - several experiments (scripts/compare_experiments.py): rows {strategy, language,
-  seed, main_score} parsed from `dvc exp show --json` -> mean ± sd over seeds per
-  strategy x language, with the baselines (base, english) next to the generative
-  strategies.
+  seed, main_score} parsed from `dvc exp show --json` -> mean ± sd over the runs that
+  differ only in seed, per strategy x language, with the baselines (base, english,
+  parallel) next to the generative strategies. Runs of one strategy that differ in
+  another param too (e.g. filters.consistency.enabled) are kept apart as variants,
+  labelled with that param.
 
 Plots use matplotlib's `Figure` directly (the Agg canvas for PNG), so no pyplot
 backend or global state is involved.
@@ -15,12 +17,13 @@ backend or global state is involved.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from bootstrap_embeddings.config import GENERATIVE_STRATEGIES
+from bootstrap_embeddings.config import BASELINE_STRATEGIES, GENERATIVE_STRATEGIES
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_file, read_json
 
@@ -30,13 +33,33 @@ MAIN = "main_score"
 # The language column of the aggregate over all languages
 ALL = "all"
 # Baselines first, then the strategies whose data the generator writes
-STRATEGY_ORDER = ("base", "english", *GENERATIVE_STRATEGIES)
-BASELINES = ("base", "english")
+STRATEGY_ORDER = (*BASELINE_STRATEGIES, *GENERATIVE_STRATEGIES)
+BASELINES = BASELINE_STRATEGIES
+# Params that never make two runs different variants: seed is what the runs are
+# aggregated over, and each language has its own row anyway.
+NOT_VARIANT = ("seed", "languages", "strategy")
+
+
+def _base_strategy(label: str) -> str:
+    """`xl_lora` from a variant label such as `xl_lora (filters.consistency.enabled=True)`."""
+    return label.split(" (", 1)[0]
 
 
 def _strategy_key(strategy: str) -> tuple[int, str]:
-    order = STRATEGY_ORDER.index(strategy) if strategy in STRATEGY_ORDER else len(STRATEGY_ORDER)
+    base = _base_strategy(strategy)
+    order = STRATEGY_ORDER.index(base) if base in STRATEGY_ORDER else len(STRATEGY_ORDER)
     return order, strategy
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat |= _flatten(value, name + ".")
+        else:
+            flat[name] = json.dumps(value, sort_keys=True)  # lists become hashable
+    return flat
 
 
 def _fmt(x: float | None) -> str:
@@ -162,16 +185,41 @@ def _entry_rows(entry: dict, experiment: str) -> list[dict]:
     params = _params(entry)
     if "strategy" not in params or "seed" not in params:
         return []
+    metrics = (entry.get("data") or {}).get("metrics") or {}
+    # metrics/filter/<lang>.json: the share of triplets the filters kept
+    kept = {m["data"]["language"]: m["data"]["kept_share"] for path, m in metrics.items()
+            if "/filter/" in path and "kept_share" in ((m or {}).get("data") or {})}
+    flat = {k: v for k, v in _flatten(params).items() if k not in NOT_VARIANT}
     rows = []
-    for path, metric in ((entry.get("data") or {}).get("metrics") or {}).items():
+    for path, metric in metrics.items():
         # a file the run did not write reads {"error": {"type": "FileNotFoundError", ...}}
         if "/eval/" not in path or "data" not in (metric or {}):
             continue
         for language, s in metric["data"].items():
             if isinstance(s, dict) and MAIN in s:
-                rows.append({"strategy": params["strategy"], "language": language,
-                             "seed": params["seed"], MAIN: s[MAIN], "experiment": experiment})
+                row = {"strategy": params["strategy"], "language": language,
+                       "seed": params["seed"], MAIN: s[MAIN], "experiment": experiment,
+                       "params": flat}
+                if kept.get(language) is not None:
+                    row["kept_share"] = kept[language]
+                rows.append(row)
     return rows
+
+
+def _label_variants(rows: list[dict]) -> None:
+    """Name each row's variant: its strategy, plus the params in which runs of that
+    strategy differ (other than seed). Pops the rows' params."""
+    by_strategy: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_strategy[row["strategy"]].append(row)
+    for strategy, group in by_strategy.items():
+        keys = set().union(*(r["params"] for r in group))
+        differing = sorted(k for k in keys if len({r["params"].get(k) for r in group}) > 1)
+        for row in group:
+            params = row.pop("params")
+            if differing:
+                spec = ", ".join(f"{k}={params.get(k)}" for k in differing)
+                row["strategy"] = f"{strategy} ({spec})"
 
 
 def _label(entry: dict) -> str:
@@ -199,6 +247,7 @@ def rows_from_exp_show(data: list[dict], include_workspace: bool = False) -> lis
             for rev in exp.get("revs") or []:
                 rows += _entry_rows(rev, _label(rev))
         rows += _entry_rows(commit, _label(commit))
+    _label_variants(rows)
     kept: dict[tuple, dict] = {}
     for row in rows:
         key = (row["strategy"], row["language"], row["seed"])
@@ -211,11 +260,14 @@ def rows_from_exp_show(data: list[dict], include_workspace: bool = False) -> lis
     return list(kept.values())
 
 
-def _stats(strategy: str, language: str, per_seed: dict[int, float]) -> dict:
+def _stats(strategy: str, language: str, per_seed: dict[int, float],
+           kept: dict[int, float] | None = None) -> dict:
     values = [per_seed[s] for s in sorted(per_seed)]
+    kept_values = [kept[s] for s in sorted(per_seed) if kept and s in kept]
     return {"strategy": strategy, "language": language, "n": len(values),
             "seeds": sorted(per_seed), "mean": statistics.fmean(values),
-            "sd": statistics.stdev(values) if len(values) > 1 else None}
+            "sd": statistics.stdev(values) if len(values) > 1 else None,
+            "kept_share": statistics.fmean(kept_values) if kept_values else None}
 
 
 def aggregate_experiments(rows: list[dict]) -> list[dict]:
@@ -227,12 +279,15 @@ def aggregate_experiments(rows: list[dict]) -> list[dict]:
     the languages, over the seeds that have every language.
     """
     by_cell: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    kept_by_cell: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for row in rows:
         cell = by_cell[(row["strategy"], row["language"])]
         if row["seed"] in cell:
             raise UserError(f"two rows for strategy {row['strategy']}, language "
                             f"{row['language']}, seed {row['seed']}")
         cell[row["seed"]] = float(row[MAIN])
+        if row.get("kept_share") is not None:
+            kept_by_cell[(row["strategy"], row["language"])][row["seed"]] = row["kept_share"]
     languages = sorted({language for _, language in by_cell})
     strategies = sorted({strategy for strategy, _ in by_cell}, key=_strategy_key)
 
@@ -240,7 +295,8 @@ def aggregate_experiments(rows: list[dict]) -> list[dict]:
     for strategy in strategies:
         cells = {lang: by_cell[(strategy, lang)] for lang in languages
                  if (strategy, lang) in by_cell}
-        table += [_stats(strategy, lang, per_seed) for lang, per_seed in cells.items()]
+        table += [_stats(strategy, lang, per_seed, kept_by_cell.get((strategy, lang)))
+                  for lang, per_seed in cells.items()]
         if len(languages) > 1 and len(cells) == len(languages):
             complete = set.intersection(*(set(per_seed) for per_seed in cells.values()))
             per_seed = {seed: statistics.fmean(cells[lang][seed] for lang in languages)
@@ -263,7 +319,8 @@ def _cell(row: dict | None) -> str:
     if row is None:
         return "—"
     spread = "" if row["sd"] is None else f" ± {row['sd']:.4f}"
-    return f"{row['mean']:.4f}{spread} (n={row['n']})"
+    kept = "" if row.get("kept_share") is None else f", kept {row['kept_share']:.0%}"
+    return f"{row['mean']:.4f}{spread} (n={row['n']}{kept})"
 
 
 def render_comparison(table: list[dict]) -> str:
@@ -273,9 +330,10 @@ def render_comparison(table: list[dict]) -> str:
         "# Strategy comparison",
         "",
         f"`{MAIN}` (mean of the held-out UDHR tasks): mean ± sample sd over seeds "
-        "(n = number of seeds). `base` is the untouched embedder, `english` the one trained "
-        f"on English NLI. `{ALL}`: per seed the mean over languages, for the seeds that have "
-        "every language.",
+        "(n = number of seeds; kept = mean share of the generated triplets the filters "
+        "kept). `base` is the untouched embedder, `english` the one trained on English NLI, "
+        "`parallel` the one trained on the language's real (X, English) pairs. "
+        f"`{ALL}`: per seed the mean over languages, for the seeds that have every language.",
         "",
         _md_row(["strategy", *languages]),
         "| --- |" + " ---: |" * len(languages),
@@ -301,7 +359,7 @@ def plot_comparison(table: list[dict], path: str | Path) -> None:
         ax.bar([j + (i - (len(strategies) - 1) / 2) * width for j, _ in present],
                [r["mean"] for _, r in present], width, label=strategy, capsize=3,
                yerr=[float("nan") if r["sd"] is None else r["sd"] for _, r in present],
-               hatch="//" if strategy in BASELINES else None)
+               hatch="//" if _base_strategy(strategy) in BASELINES else None)
     ax.set_xticks(range(len(languages)), languages)
     ax.set_ylim(0, 1)
     ax.set_ylabel(f"{MAIN} (mean ± sd over seeds)")

@@ -1,12 +1,38 @@
-"""Stage `filter <lang>`: quality filters on the generated triplets, and their card."""
+"""Stage `filter <lang>`: quality filters on the generated triplets, and their card.
+
+With filters.consistency.enabled, generated triplets are also scored by an encoder
+(the base embedder by default) and kept only if the positive is close to the anchor.
+"""
 
 from pathlib import Path
 
-from bootstrap_embeddings import filters
+from bootstrap_embeddings import base_models, filters
+from bootstrap_embeddings.config import GENERATIVE_STRATEGIES
+from bootstrap_embeddings.consistency import ConsistencyCheck, sentence_transformer_encoders
 from bootstrap_embeddings.cli import stage_entry
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, read_jsonl, write_json, write_jsonl
 from bootstrap_embeddings.tracking import tracked_run
+
+
+def consistency_check(params) -> ConsistencyCheck:
+    """The encoder check of params.filters.consistency, with the embedder's prefixes."""
+    from sentence_transformers import SentenceTransformer
+
+    cfg = params.filters.consistency
+    if cfg.encoder == "base":
+        base = base_models.BASE_EMBEDDER
+        model = SentenceTransformer(base_models.resolve_embedder_path(base),
+                                    revision=base_models.model_revision(base))
+    else:
+        try:
+            model = SentenceTransformer(cfg.encoder)
+        except OSError as err:
+            raise UserError(f"filters.consistency.encoder: cannot load {cfg.encoder!r} "
+                            f"({str(err).splitlines()[0]})") from None
+    encode_anchor, encode_other = sentence_transformer_encoders(
+        model, params.embedder.query_prefix, params.embedder.passage_prefix, cfg.batch_size)
+    return ConsistencyCheck(cfg.min_similarity, cfg.min_margin, encode_anchor, encode_other)
 
 
 @stage_entry
@@ -22,7 +48,10 @@ def main(params, language: str) -> None:
         raise UserError(f"{source}: rows of strategy {other}, but params.yaml strategy is "
                         f"{params.strategy!r}; re-run the generate stage")
 
-    ctx = filters.make_context(rows, params.strategy, params.filters)
+    check = None
+    if params.filters.consistency.enabled and params.strategy in GENERATIVE_STRATEGIES and rows:
+        check = consistency_check(params)
+    ctx = filters.make_context(rows, params.strategy, params.filters, check)
     report = filters.apply_filters(rows, ctx)
     stats = filters.filter_stats(report, params.strategy, language, ctx, rows)
     card = filters.render_card(report, stats)
@@ -31,9 +60,16 @@ def main(params, language: str) -> None:
         write_jsonl(out / "triplets.jsonl", report.kept)
         write_json(out / "filter_stats.json", stats)
         (out / "card.md").write_text(card, encoding="utf-8")
+    # a DVC metric, so `dvc exp show` and the comparison report can show it
+    write_json(Path("metrics/filter") / f"{language}.json", {
+        "language": language, "n_in": stats["n_in"], "n_out": stats["n_out"],
+        "kept_share": round(stats["n_out"] / stats["n_in"], 4) if stats["n_in"] else None})
 
     with tracked_run(params, "filter", language) as run:
-        run.log_params({"filters." + k: v for k, v in params.filters.model_dump().items()})
+        run.log_params({"filters." + k: v for k, v in params.filters.model_dump().items()
+                        if k != "consistency"})
+        run.log_params({"filters.consistency." + k: v
+                        for k, v in params.filters.consistency.model_dump().items()})
         run.log_metrics({"triplets_in": stats["n_in"], "triplets_out": stats["n_out"],
                          **{f"removed_{name}": n for name, n in stats["removed"].items()}})
         run.log_text(card, "card.md")

@@ -2,7 +2,8 @@
 
 Generative strategies (icl, composition, xl_lora) prompt the generator from the
 language's anchors with the strategy's recipe. `english` hands on the English NLI
-triplets; `base` trains nothing and gets an empty file. Progress goes to a partial
+triplets, `parallel` the language's real (X, English) pairs (no negative); `base`
+trains nothing and gets an empty file. Progress goes to a partial
 file under .cache/generate/ (outside DVC's outputs), so an interrupted run resumes.
 """
 
@@ -24,11 +25,18 @@ def generator_name(base_dir: Path) -> str:
     return read_json(source).get("spec", str(base_dir)) if source.is_file() else str(base_dir)
 
 
-def english_triplets(recipe: dict, language: str) -> list[dict]:
+def real_rows(recipe: dict, strategy: str, language: str) -> list[dict]:
+    """The training rows of a strategy that generates nothing, in the triplet format."""
+    if strategy == "base":
+        return []
     rows = read_jsonl(recipe["triplets"])
+    if strategy == "parallel":
+        # train_pairs.jsonl: {id, text (target language), english}
+        rows = [{"id": r["id"], "anchor": r["text"], "positive": r["english"], "negative": None}
+                for r in rows]
     return [
-        {"id": f"nli-{i}", "anchor": r["anchor"], "positive": r["positive"],
-         "negative": r["negative"], "strategy": "english", "language": language,
+        {"id": r.get("id", f"nli-{i}"), "anchor": r["anchor"], "positive": r["positive"],
+         "negative": r["negative"], "strategy": strategy, "language": language,
          "generator": None, "adapter_pos": None, "adapter_neg": None}
         for i, r in enumerate(rows)
     ]
@@ -67,7 +75,7 @@ def main(params, language: str) -> None:
         rows, stats = generate_triplets(base, recipe, anchors, language, gen, quant, seed, partial,
                                         generator_name=generator_name(BASE_GENERATOR))
     else:
-        rows = english_triplets(recipe, language) if params.strategy == "english" else []
+        rows = real_rows(recipe, params.strategy, language)
         stats = {"prompts": 0, "generated_tokens": 0, "triplets": len(rows)}
     stats |= {"strategy": params.strategy, "language": language,
               "wall_seconds": round(time.perf_counter() - start, 2)}

@@ -16,7 +16,7 @@ from bootstrap_embeddings.files import atomic_dir, read_json, read_jsonl, write_
 from bootstrap_embeddings.filters import summarise_card
 from bootstrap_embeddings.tracking import tracked_run
 
-BASE_EMBEDDER = Path("models/base/embedder")
+BASE_EMBEDDER = base_models.BASE_EMBEDDER
 N_PROBE = 8  # texts embedded before and after training to check the saved weights
 
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bootstrap_embeddings import filters
+from bootstrap_embeddings.consistency import ConsistencyCheck
 from bootstrap_embeddings.errors import UserError
 
 HAU = "Kowane mutum yana da hakkin rayuwa"  # Hausa, Latin script
@@ -21,7 +22,30 @@ def triplet(anchor=HAU, positive="Everyone may live.", negative="Nobody may live
             **extra}
 
 
+# A stand-in multilingual encoder: Hausa words mapped to English through a tiny
+# dictionary, then a bag of words; cosine = shared words. So a translation is close to
+# its anchor and an unrelated sentence is not.
+HAU_TO_ENG = {"kowane": "everyone", "rayuwa": "live"}
+
+
+def _bag_of_words(texts):
+    import re
+    import zlib
+
+    import numpy as np
+
+    vecs = np.full((len(texts), 256), 1e-9)
+    for i, text in enumerate(texts):
+        for word in re.findall(r"\w+", text.lower()):
+            vecs[i, zlib.crc32(HAU_TO_ENG.get(word, word).encode()) % 256] += 1
+    return vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+
+
+CHECK = ConsistencyCheck(min_similarity=0.4, min_margin=0.0,
+                         encode_anchor=_bag_of_words, encode_other=_bag_of_words)
 CTX = filters.FilterContext(min_chars=8, max_chars=60, expected_script="LATIN")
+CTX_CHECKED = filters.FilterContext(min_chars=8, max_chars=60, expected_script="LATIN",
+                                    consistency=CHECK)
 
 # one row per filter, that this filter (and no earlier one) must remove
 BAD = {
@@ -31,12 +55,14 @@ BAD = {
     "length": triplet(negative="No."),
     "duplicate": triplet(),  # same as the good row below, up to case and end punctuation
     "script": triplet(positive="हर कोई जीवित रह सकता है"),
+    # the negative is the anchor's paraphrase, the positive is not: fails the margin
+    "consistency": triplet(positive="Everyone may hum.", negative="everyone may live, yana"),
 }
 
 
 def test_each_filter_removes_its_row_and_counts_it():
     good = triplet(positive="everyone may live")
-    report = filters.apply_filters([good, *BAD.values()], CTX)
+    report = filters.apply_filters([good, *BAD.values()], CTX_CHECKED)
     assert report.n_in == len(BAD) + 1
     assert report.kept == [good]
     assert report.counts == {name: 1 for name in BAD}
@@ -50,12 +76,12 @@ def test_filters_are_a_table_in_the_documented_order():
 
 
 def test_a_new_filter_is_one_more_table_entry():
-    consistency = filters.Filter("consistency", "the positive does not mention living",
-                                 filters.row_filter(lambda row, ctx: "live" in row["positive"]))
+    nli = filters.Filter("nli", "the positive does not mention living",
+                         filters.row_filter(lambda row, ctx: "live" in row["positive"]))
     rows = [triplet(), triplet(positive="Everyone may sing.")]
-    report = filters.apply_filters(rows, CTX, [*filters.FILTERS, consistency])
+    report = filters.apply_filters(rows, CTX, [*filters.FILTERS, nli])
     assert report.kept == rows[:1]
-    assert report.counts["consistency"] == 1
+    assert report.counts["nli"] == 1
 
 
 def test_filters_do_not_modify_their_input():
@@ -119,7 +145,7 @@ def _card(rows, ctx=CTX, strategy="xl_lora"):
 
 def test_card_states_provenance_counts_and_examples():
     kept = [triplet(), *(triplet(positive=f"Everyone may live {i}.") for i in range(3))]
-    report, stats, card = _card([*kept, *BAD.values()])
+    report, stats, card = _card([*kept, *BAD.values()], CTX_CHECKED)
     assert "`xl_lora`" in card and "Hausa (hau)" in card
     assert "models/base/generator" in card
     assert "models/adapters/xl_lora_pos" in card and "models/adapters/xl_lora_neg" in card
@@ -132,6 +158,11 @@ def test_card_states_provenance_counts_and_examples():
     assert BAD["script"]["positive"] in card and BAD["length"]["negative"] in card
     assert stats["n_out"] == 4 and stats["removed"]["script"] == 1
     assert stats["provenance"]["generator"] == ["models/base/generator"]
+    # the consistency section: what each threshold pair would have kept of the 5 scored
+    assert "## Consistency filter" in card and "Scored 5 triplets" in card
+    counts = {(c["min_similarity"], c["min_margin"]): c["kept"]
+              for c in stats["consistency"]["threshold_counts"]}
+    assert counts[(0.7, -1.0)] <= 5 and counts[(0.95, 0.1)] <= counts[(0.7, -1.0)]
 
 
 def test_empty_input_gives_empty_output_and_a_card_that_says_so():

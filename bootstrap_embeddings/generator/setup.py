@@ -17,7 +17,7 @@ from pathlib import Path
 from bootstrap_embeddings.errors import UserError
 
 RECIPE_FILE = "recipe.json"
-SETUP_STRATEGIES = ("icl", "xl_lora", "base", "english")
+SETUP_STRATEGIES = ("icl", "xl_lora", "base", "english", "parallel")
 # XL-LoRA's adapters are trained to answer a non-English premise in English, with
 # "English" named in the prompt (the official generation script passes --language English).
 XL_LORA_PROMPT_LANGUAGE = "English"
@@ -47,6 +47,7 @@ def build_recipe(
     language: str,
     *,
     nli_path: str | Path = "data/prepared/shared/nli.jsonl",
+    prepared_dir: str | Path = "data/prepared",
     adapters_dir: str | Path = "models/adapters",
     shots: int = 0,
     seed: int = 0,
@@ -80,6 +81,12 @@ def build_recipe(
         recipe.update(
             generate=False, triplets=str(nli_path), triplets_sha256=content_digest(nli_path)
         )
+    elif strategy == "parallel":
+        # The language's real (X, English) pairs outside the held-out split.
+        pairs = Path(prepared_dir) / language / "train_pairs.jsonl"
+        if not pairs.is_file():
+            raise UserError(f"{pairs}: missing; run `dvc repro prepare@{language}` first")
+        recipe.update(generate=False, triplets=str(pairs), triplets_sha256=content_digest(pairs))
     elif strategy == "base":
         recipe["generate"] = False  # the untouched embedder: no training data
     else:

@@ -1,0 +1,169 @@
+"""Encoder-scored consistency of triplets: is the positive really close to the anchor?
+
+A small generator writes many wrong positives, and wrong positives are what hurts the
+finetuned embedder. A multilingual encoder (by default the base embedder) scores every
+triplet; a triplet is kept when
+
+    cos(anchor, positive) >= min_similarity   and
+    cos(anchor, positive) - cos(anchor, negative) >= min_margin
+
+For XL-LoRA the positive and negative are English and the anchor is not: the same
+check is then a cross-lingual one, which is what a multilingual encoder is trained for.
+The thresholds are chosen by `scripts/calibrate_consistency.py` on data that no
+evaluation uses (`calibration_sets`, `best_threshold`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# texts -> L2-normalised embeddings, one row per text
+Encode = Callable[[list[str]], np.ndarray]
+
+# Thresholds the card reports counts for, so a user can see what a stricter or looser
+# setting would have kept without re-running anything.
+SIMILARITY_GRID = (0.70, 0.75, 0.80, 0.85, 0.90, 0.95)
+MARGIN_GRID = (-1.0, 0.0, 0.02, 0.05, 0.10)
+
+
+@dataclass(frozen=True)
+class Scores:
+    positive: float  # cos(anchor, positive)
+    negative: float | None  # cos(anchor, negative); None for (anchor, positive) pairs
+
+    @property
+    def margin(self) -> float | None:
+        return None if self.negative is None else self.positive - self.negative
+
+
+def passes(score: Scores, min_similarity: float, min_margin: float) -> bool:
+    if score.positive < min_similarity:
+        return False
+    return score.margin is None or score.margin >= min_margin
+
+
+def score_rows(rows: Sequence[dict], encode_anchor: Encode, encode_other: Encode) -> list[Scores]:
+    """Cosine scores of each row's positive (and negative, when it has one) to its anchor.
+
+    Anchors and hypotheses are encoded separately because an encoder may prefix them
+    differently (e5's "query: " / "passage: ").
+    """
+    if not rows:
+        return []
+    anchors = encode_anchor([r["anchor"] for r in rows])
+    positives = encode_other([r["positive"] for r in rows])
+    with_neg = [i for i, r in enumerate(rows) if r.get("negative")]
+    negatives = encode_other([rows[i]["negative"] for i in with_neg]) if with_neg else None
+    sim_pos = np.einsum("ij,ij->i", anchors, positives)
+    sim_neg: dict[int, float] = {}
+    if negatives is not None:
+        sims = np.einsum("ij,ij->i", anchors[with_neg], negatives)
+        sim_neg = {i: float(s) for i, s in zip(with_neg, sims)}
+    return [Scores(float(sim_pos[i]), sim_neg.get(i)) for i in range(len(rows))]
+
+
+@dataclass
+class ConsistencyCheck:
+    """The filter's state: thresholds, the encoder, and the scores it computed (for the card)."""
+
+    min_similarity: float
+    min_margin: float
+    encode_anchor: Encode
+    encode_other: Encode
+    scores: list[Scores] = field(default_factory=list)
+
+    def keep(self, rows: Sequence[dict]) -> list[bool]:
+        self.scores = score_rows(rows, self.encode_anchor, self.encode_other)
+        return [passes(s, self.min_similarity, self.min_margin) for s in self.scores]
+
+    def threshold_counts(self) -> list[dict]:
+        """How many of the scored triplets each (min_similarity, min_margin) would keep."""
+        return threshold_counts(self.scores)
+
+    def summary(self) -> dict:
+        pos = [s.positive for s in self.scores]
+        margins = [s.margin for s in self.scores if s.margin is not None]
+        return {
+            "min_similarity": self.min_similarity,
+            "min_margin": self.min_margin,
+            "n_scored": len(self.scores),
+            "mean_positive_similarity": _mean(pos),
+            "mean_margin": _mean(margins),
+            "threshold_counts": self.threshold_counts(),
+        }
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def threshold_counts(scores: Sequence[Scores]) -> list[dict]:
+    return [
+        {"min_similarity": t, "min_margin": m, "kept": sum(passes(s, t, m) for s in scores)}
+        for t in SIMILARITY_GRID for m in MARGIN_GRID
+    ]
+
+
+def sentence_transformer_encoders(model, anchor_prefix: str, other_prefix: str,
+                                  batch_size: int) -> tuple[Encode, Encode]:
+    """Encode functions for a SentenceTransformer, with the embedder's prefixes."""
+
+    def encoder(prefix: str) -> Encode:
+        def encode(texts: list[str]) -> np.ndarray:
+            return model.encode([prefix + t for t in texts], batch_size=batch_size,
+                                normalize_embeddings=True, convert_to_numpy=True,
+                                show_progress_bar=len(texts) > 4 * batch_size)
+        return encode
+
+    return encoder(anchor_prefix), encoder(other_prefix)
+
+
+# --- calibration: choosing thresholds on labelled data no evaluation uses ---
+
+def calibration_sets(pairs: Sequence[dict], seed: int) -> tuple[list[dict], list[dict]]:
+    """Right and planted-wrong triplets from real (text, english) translation pairs.
+
+    Right: (text, its translation, another sentence's translation). Wrong: the same
+    with positive and negative swapped, i.e. the positive is unrelated to the anchor and
+    the right answer sits in the negative slot. Pairs are drawn per language, so the
+    unrelated sentence is in the same language as the real one.
+    """
+    by_lang: dict[str, list[dict]] = {}
+    for p in pairs:
+        by_lang.setdefault(p.get("language", ""), []).append(p)
+    rng = random.Random(seed)
+    right, wrong = [], []
+    for lang in sorted(by_lang):
+        group = by_lang[lang]
+        if len(group) < 2:
+            continue
+        for i, p in enumerate(group):
+            j = rng.choice([k for k in range(len(group)) if group[k]["english"] != p["english"]]
+                           or [i])
+            other = group[j]["english"]
+            right.append({"anchor": p["text"], "positive": p["english"], "negative": other,
+                          "language": lang})
+            wrong.append({"anchor": p["text"], "positive": other, "negative": p["english"],
+                          "language": lang})
+    return right, wrong
+
+
+def best_threshold(right: Sequence[float], wrong: Sequence[float],
+                   candidates: Sequence[float]) -> tuple[float, float]:
+    """The candidate with the best balanced accuracy (mean of the two recall rates).
+
+    Ties go to the lowest threshold: keep more data when the evidence does not say
+    a stricter cut is better.
+    """
+    best, best_acc = candidates[0], -1.0
+    for t in candidates:
+        kept_right = sum(v >= t for v in right) / max(len(right), 1)
+        dropped_wrong = sum(v < t for v in wrong) / max(len(wrong), 1)
+        acc = (kept_right + dropped_wrong) / 2
+        if acc > best_acc + 1e-12:
+            best, best_acc = t, acc
+    return best, best_acc
