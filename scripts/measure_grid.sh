@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's measured table: every strategy (generative ones with and without the
-# consistency filter) x seeds, on two languages, one `dvc exp run` each. Cheap runs
-# first, so an interrupted grid still gives whole rows; re-running skips nothing but
-# re-uses DVC's run cache, so finished experiments cost seconds.
+# consistency filter) x seeds, on two languages, one named `dvc exp run` each. Cheap
+# runs first, so an interrupted grid still gives whole rows; a re-run skips the
+# experiments that already exist (delete one with `dvc exp remove NAME` to redo it).
 #
 #   bash scripts/measure_grid.sh [seeds...]      (default: 0 1 2)
 #   STRATEGIES="base icl" bash scripts/measure_grid.sh 1   (a part of the grid)
@@ -18,9 +18,11 @@ read -r -a SEEDS <<< "${SEEDS[*]}"
 
 run() {  # run <strategy> <seed> <consistency on|off>
     local strategy=$1 seed=$2 cf=$3
-    local enabled=false; [ "$cf" = on ] && enabled=true
-    echo "=== $(date +%T) $strategy seed $seed consistency $cf"
-    dvc exp run -f -n "$strategy-cf$cf-s$seed" -S "strategy=$strategy" -S "seed=$seed" \
+    local enabled=false name="$strategy-cf$cf-s$seed"
+    [ "$cf" = on ] && enabled=true
+    if dvc exp list --name-only | grep -qx "$name"; then echo "=== $name: done before"; return; fi
+    echo "=== $(date +%T) $name"
+    dvc exp run -n "$name" -S "strategy=$strategy" -S "seed=$seed" \
         -S "languages=$LANGS" -S "filters.consistency.enabled=$enabled"
 }
 
