@@ -195,3 +195,37 @@ def test_compare_experiments_script(tmp_path):
     with pytest.raises(SystemExit) as exit_:
         compare_experiments.main(["--json", str(empty)])
     assert exit_.value.code == 2
+
+
+def _exp(name, strategy, seed, score, cf=False, kept=None):
+    metrics = {"metrics/eval/hau.json": {"data": {"hau": {"main_score": score}}}}
+    if kept is not None:
+        metrics["metrics/filter/hau.json"] = {"data": {"language": "hau", "kept_share": kept}}
+    params = {"strategy": strategy, "seed": seed, "languages": ["hau"],
+              "filters": {"min_chars": 8, "consistency": {"enabled": cf}}}
+    return {"rev": name * 4, "name": name,
+            "data": {"params": {"params.yaml": {"data": params}}, "metrics": metrics}}
+
+
+def test_runs_differing_only_in_seed_are_aggregated_and_other_params_make_variants():
+    exps = [_exp("a", "xl_lora", 0, 0.50, kept=1.0), _exp("b", "xl_lora", 1, 0.60, kept=0.9),
+            _exp("c", "xl_lora", 0, 0.70, cf=True, kept=0.5),
+            _exp("d", "xl_lora", 1, 0.80, cf=True, kept=0.7),
+            _exp("e", "base", 0, 0.40), _exp("f", "base", 1, 0.40)]
+    data = [{"rev": "baseline", "experiments": [{"revs": [e]} for e in exps]}]
+    rows = report.rows_from_exp_show(data)
+    labels = {r["experiment"]: r["strategy"] for r in rows}
+    assert labels == {"a": "xl_lora (filters.consistency.enabled=false)",
+                      "b": "xl_lora (filters.consistency.enabled=false)",
+                      "c": "xl_lora (filters.consistency.enabled=true)",
+                      "d": "xl_lora (filters.consistency.enabled=true)",
+                      "e": "base", "f": "base"}  # base's runs differ only in seed
+    table = {r["strategy"]: r for r in report.aggregate_experiments(rows)}
+    on = table["xl_lora (filters.consistency.enabled=true)"]
+    assert (on["n"], on["mean"], on["kept_share"]) == (2, pytest.approx(0.75), pytest.approx(0.6))
+    assert table["base"]["sd"] == 0.0 and table["base"]["kept_share"] is None
+    md = report.render_comparison(report.aggregate_experiments(rows))
+    assert "0.7500 ± 0.0707 (n=2, kept 60%)" in md
+    # baselines before the generative strategies, variants of one strategy together
+    order = [line.split(" |")[0][2:] for line in md.splitlines() if line.startswith("| ")][2:]
+    assert order[0] == "base" and order[1].startswith("xl_lora")
