@@ -105,6 +105,10 @@ def test_same_seed_same_adapter(tiny_generator, tmp_path):
     assert a["losses"] == b["losses"]
     weights = "adapter_model.safetensors"
     assert (tmp_path / "a" / weights).read_bytes() == (tmp_path / "b" / weights).read_bytes()
+    # another seed: another LoRA initialisation and batch order
+    c = train_lora_adapter(tiny_generator, text, tmp_path / "c", **{**kwargs, "seed": 4})
+    assert (tmp_path / "c" / weights).read_bytes() != (tmp_path / "a" / weights).read_bytes()
+    assert c["losses"] != a["losses"]
 
 
 def _project(tmp_path, tiny_generator, monkeypatch, **training):
