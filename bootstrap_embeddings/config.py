@@ -165,6 +165,11 @@ class ConsistencyParams(Strict):
     encoder: str = "base"
     min_similarity: float = Field(default=0.86, ge=-1, le=1)
     min_margin: float = Field(default=-0.02, ge=-2, le=2)
+    # Round trip: the base generator answers each positive in the anchor's language
+    # (greedy); keep the triplet if that answer is this close to the anchor. Costs a
+    # generation pass over the triplets.
+    round_trip: bool = False
+    min_round_trip_similarity: float = Field(default=0.8, ge=-1, le=1)
     batch_size: int = Field(default=64, gt=0)
 
 

@@ -10,14 +10,15 @@ triplet; a triplet is kept when
 For XL-LoRA the positive and negative are English and the anchor is not: the same
 check is then a cross-lingual one, which is what a multilingual encoder is trained for.
 The thresholds are chosen by `scripts/calibrate_consistency.py` on data that no
-evaluation uses (`calibration_sets`, `best_threshold`).
+evaluation uses (`calibration_sets`, `best_threshold`). Optionally a round-trip check
+(round_trip.py) also asks the generator for the way back and compares it with the anchor.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -34,6 +35,8 @@ MARGIN_GRID = (-1.0, 0.0, 0.02, 0.05, 0.10)
 class Scores:
     positive: float  # cos(anchor, positive)
     negative: float | None  # cos(anchor, negative); None for (anchor, positive) pairs
+    # cos(anchor, the generator's answer to the positive); None when not checked
+    round_trip: float | None = None
 
     @property
     def margin(self) -> float | None:
@@ -41,9 +44,23 @@ class Scores:
 
 
 def passes(score: Scores, min_similarity: float, min_margin: float) -> bool:
+    """The similarity and margin test (the round trip is checked separately)."""
     if score.positive < min_similarity:
         return False
     return score.margin is None or score.margin >= min_margin
+
+
+def failure(score: Scores, min_similarity: float, min_margin: float,
+            min_round_trip: float | None = None) -> str | None:
+    """Why a triplet fails the check ("similarity", "margin", "round_trip"), or None."""
+    if score.positive < min_similarity:
+        return "similarity"
+    if score.margin is not None and score.margin < min_margin:
+        return "margin"
+    if min_round_trip is not None and score.round_trip is not None \
+            and score.round_trip < min_round_trip:
+        return "round_trip"
+    return None
 
 
 def score_rows(rows: Sequence[dict], encode_anchor: Encode, encode_other: Encode) -> list[Scores]:
@@ -74,11 +91,29 @@ class ConsistencyCheck:
     min_margin: float
     encode_anchor: Encode
     encode_other: Encode
+    # rows -> the generator's answer to each positive, in the anchor's language; None: off
+    round_trip: Callable[[Sequence[dict]], list[str]] | None = None
+    min_round_trip_similarity: float | None = None
     scores: list[Scores] = field(default_factory=list)
 
     def keep(self, rows: Sequence[dict]) -> list[bool]:
         self.scores = score_rows(rows, self.encode_anchor, self.encode_other)
-        return [passes(s, self.min_similarity, self.min_margin) for s in self.scores]
+        if self.round_trip is not None:
+            # only for the triplets that pass the cheap test: generation is the costly part
+            todo = [i for i, s in enumerate(self.scores)
+                    if passes(s, self.min_similarity, self.min_margin)]
+            if todo:
+                back = self.round_trip([rows[i] for i in todo])
+                anchors = self.encode_anchor([rows[i]["anchor"] for i in todo])
+                answers = self.encode_anchor(back)  # the anchor's language: the anchor's prefix
+                sims = np.einsum("ij,ij->i", anchors, answers)
+                for i, sim in zip(todo, sims):
+                    self.scores[i] = replace(self.scores[i], round_trip=float(sim))
+        return [self.why_not(s) is None for s in self.scores]
+
+    def why_not(self, score: Scores) -> str | None:
+        min_rt = self.min_round_trip_similarity if self.round_trip is not None else None
+        return failure(score, self.min_similarity, self.min_margin, min_rt)
 
     def threshold_counts(self) -> list[dict]:
         """How many of the scored triplets each (min_similarity, min_margin) would keep."""
@@ -87,12 +122,18 @@ class ConsistencyCheck:
     def summary(self) -> dict:
         pos = [s.positive for s in self.scores]
         margins = [s.margin for s in self.scores if s.margin is not None]
+        reasons = [self.why_not(s) for s in self.scores]
+        round_trip = [s.round_trip for s in self.scores if s.round_trip is not None]
         return {
             "min_similarity": self.min_similarity,
             "min_margin": self.min_margin,
+            "min_round_trip_similarity": (self.min_round_trip_similarity
+                                          if self.round_trip is not None else None),
             "n_scored": len(self.scores),
+            "removed_by": {k: reasons.count(k) for k in ("similarity", "margin", "round_trip")},
             "mean_positive_similarity": _mean(pos),
             "mean_margin": _mean(margins),
+            "mean_round_trip_similarity": _mean(round_trip),
             "threshold_counts": self.threshold_counts(),
         }
 

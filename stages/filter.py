@@ -15,7 +15,7 @@ from bootstrap_embeddings.files import atomic_dir, read_jsonl, write_json, write
 from bootstrap_embeddings.tracking import tracked_run
 
 
-def consistency_check(params) -> ConsistencyCheck:
+def consistency_check(params, language: str) -> ConsistencyCheck:
     """The encoder check of params.filters.consistency, with the embedder's prefixes."""
     from sentence_transformers import SentenceTransformer
 
@@ -32,7 +32,15 @@ def consistency_check(params) -> ConsistencyCheck:
                             f"({str(err).splitlines()[0]})") from None
     encode_anchor, encode_other = sentence_transformer_encoders(
         model, params.embedder.query_prefix, params.embedder.passage_prefix, cfg.batch_size)
-    return ConsistencyCheck(cfg.min_similarity, cfg.min_margin, encode_anchor, encode_other)
+    back = None
+    if cfg.round_trip:
+        from bootstrap_embeddings.round_trip import back_generator
+
+        back = back_generator(base_models.resolve_generator_path(base_models.BASE_GENERATOR),
+                              language, params.generator.generation,
+                              params.generator.quantization, seed=0)  # greedy: no draws
+    return ConsistencyCheck(cfg.min_similarity, cfg.min_margin, encode_anchor, encode_other,
+                            round_trip=back, min_round_trip_similarity=cfg.min_round_trip_similarity)
 
 
 @stage_entry
@@ -50,7 +58,7 @@ def main(params, language: str) -> None:
 
     check = None
     if params.filters.consistency.enabled and params.strategy in GENERATIVE_STRATEGIES and rows:
-        check = consistency_check(params)
+        check = consistency_check(params, language)
     ctx = filters.make_context(rows, params.strategy, params.filters, check)
     report = filters.apply_filters(rows, ctx)
     stats = filters.filter_stats(report, params.strategy, language, ctx, rows)

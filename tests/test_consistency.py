@@ -158,3 +158,39 @@ def test_consistency_is_not_applied_to_real_data(params, aligned_encoder):
         ctx = filters.make_context([], strategy, params.filters, check)
         assert ctx.consistency is None
     assert filters.make_context([], "icl", params.filters, check).consistency is check
+
+
+def test_round_trip_removes_triplets_whose_way_back_misses_the_anchor(aligned_encoder):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(aligned_encoder))
+    encoders = consistency.sentence_transformer_encoders(model, "", "", batch_size=4)
+    right, wrong = planted()
+    asked = []
+
+    def back(rows):  # a stand-in generator: finds the way back for the first two only
+        asked.extend(r["id"] for r in rows)
+        return [r["anchor"] if i < 2 else "nobody sing" for i, r in enumerate(rows)]
+
+    check = ConsistencyCheck(0.86, -0.02, *encoders, round_trip=back,
+                             min_round_trip_similarity=0.8)
+    keep = check.keep(right + wrong)
+    assert asked == [r["id"] for r in right]  # only what passed the encoder test is generated
+    assert keep == [True, True, False, False, False] + [False] * len(wrong)
+    summary = check.summary()
+    assert summary["removed_by"] == {"similarity": 5, "margin": 0, "round_trip": 3}
+    assert summary["min_round_trip_similarity"] == 0.8
+
+
+def test_back_generator_answers_every_positive_with_the_real_generator(tiny_generator, params,
+                                                                       tmp_path, monkeypatch):
+    from bootstrap_embeddings.round_trip import back_generator
+
+    monkeypatch.chdir(tmp_path)  # partial files go under .cache/ of the project root
+    gen = params.generator.generation.model_copy(update={"max_new_tokens": 4, "batch_size": 2})
+    back = back_generator(tiny_generator, "hau", gen, "none", seed=0)
+    right, _ = planted()
+    answers = back(right[:3])
+    assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
+    assert back(right[:3]) == answers  # greedy: the same answers again
+    assert not list((tmp_path / ".cache").rglob("*.jsonl"))  # no partial file left behind

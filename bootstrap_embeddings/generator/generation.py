@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -266,8 +266,9 @@ def generate_completions(
     quantization: str,
     seed: int,
     partial_path,
+    relations: Sequence[str] = RELATIONS,
 ) -> Completions:
-    """Answer `prompt_fn(text, relation)` for every item ({id, text}) and both relations.
+    """Answer `prompt_fn(text, relation)` for every item ({id, text}) and each relation.
 
     `adapters` maps a relation to the LoRA that writes it (None: the base model).
     Each relation runs as its own pass, so only one adapted copy of the model is in
@@ -281,7 +282,7 @@ def generate_completions(
     partial_path.parent.mkdir(parents=True, exist_ok=True)
     batches = [items[i : i + gen.batch_size] for i in range(0, len(items), gen.batch_size)]
     expected = {
-        (r, b): [it["id"] for it in batch] for r in RELATIONS for b, batch in enumerate(batches)
+        (r, b): [it["id"] for it in batch] for r in relations for b, batch in enumerate(batches)
     }
     done = {
         (rec["relation"], rec["batch"]): rec
@@ -312,7 +313,7 @@ def generate_completions(
         with open(partial_path, "a", encoding="utf-8") as fh, tqdm(
             total=len(expected), initial=resumed, desc="generate", unit="batch"
         ) as bar:
-            for relation in RELATIONS:
+            for relation in relations:
                 keys = [k for k in todo if k[0] == relation]
                 if not keys:
                     continue
@@ -336,14 +337,14 @@ def generate_completions(
                         bar.update()
         del models, base
 
-    answers: dict[str, dict[str, str]] = {r: {} for r in RELATIONS}
+    answers: dict[str, dict[str, str]] = {r: {} for r in relations}
     for (relation, _), rec in sorted(done.items()):
         for id_, raw in zip(rec["ids"], rec["raw"]):
             answers[relation][id_] = clean_generation(raw)
     tokens = sum(rec["tokens"] for rec in done.values())
     seconds = sum(rec["seconds"] for rec in done.values())
     stats = {
-        "prompts": len(items) * len(RELATIONS),
+        "prompts": len(items) * len(relations),
         "generated_tokens": tokens,
         "generation_seconds": round(seconds, 3),
         "tokens_per_second": round(tokens / seconds, 2) if seconds else None,
