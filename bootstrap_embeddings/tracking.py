@@ -50,6 +50,13 @@ def run_tags(stage: str, strategy: str, language: str | None) -> dict[str, str]:
     }
 
 
+class _NoRun:
+    """Takes any `mlflow.log_*` / `set_tag` call and does nothing."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: None
+
+
 @contextlib.contextmanager
 def tracked_run(
     params, stage: str, language: str | None = None, strategy: str | None = None
@@ -57,7 +64,14 @@ def tracked_run(
     """Open an MLflow run for one stage, tagged so it can be found from `dvc exp show`.
 
     Yields the `mlflow` module so callers log with `run.log_metric(...)` and friends.
+    Under torchrun every process runs the stage, but only the main one logs: the
+    others get a stand-in that does nothing, so a stage makes one run, not one per process.
     """
+    from bootstrap_embeddings.distributed import is_main_process
+
+    if not is_main_process():
+        yield _NoRun()
+        return
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri())
