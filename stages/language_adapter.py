@@ -19,7 +19,7 @@ def monolingual_file(language: str) -> Path:
     return Path("data/prepared") / language / "monolingual.jsonl"
 
 
-@stage_entry
+@stage_entry(distributed=True)
 def main(params, language: str) -> None:
     from bootstrap_embeddings.generator.adapters import describe, train_adapter_stage
 

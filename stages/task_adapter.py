@@ -15,7 +15,7 @@ NLI = Path("data/prepared/shared/nli.jsonl")
 KINDS = {"pos": ("entailment", "positive"), "neg": ("contradiction", "negative")}
 
 
-@stage_entry
+@stage_entry(distributed=True)
 def main(params, kind: str) -> None:
     from bootstrap_embeddings.generator.adapters import describe, train_adapter_stage
     from bootstrap_embeddings.generator.prompts import nli_prompt

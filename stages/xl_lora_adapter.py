@@ -11,7 +11,7 @@ from bootstrap_embeddings.files import read_jsonl
 DATA = Path("data/xl_lora")
 
 
-@stage_entry
+@stage_entry(distributed=True)
 def main(params, kind: str) -> None:
     from bootstrap_embeddings.generator.adapters import describe, train_adapter_stage
 

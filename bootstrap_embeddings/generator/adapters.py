@@ -143,15 +143,65 @@ def autocast_dtype():
     return torch.bfloat16 if native_bf16() else None
 
 
-def _batches(n_rows: int, batch_size: int, seed: int):
-    """Endless shuffled mini-batches of row indices, reshuffled every epoch."""
+def _batches(n_rows: int, batch_size: int, seed: int, process: int = 0, processes: int = 1):
+    """Endless shuffled mini-batches of row indices, reshuffled every epoch: this process's share.
+
+    Every process draws the same global batches (same seed) and takes every
+    `processes`-th row of each, from row `process` on; so the global batch is
+    `batch_size` however many processes share it. An epoch's short last batch is
+    topped up from the epoch's first rows to a multiple of `processes` (as torch's
+    DistributedSampler pads), so that no process is left without rows.
+    """
+    import itertools
+
     import torch
 
     gen = torch.Generator().manual_seed(seed)
     while True:
         order = torch.randperm(n_rows, generator=gen).tolist()
         for start in range(0, n_rows, batch_size):
-            yield order[start : start + batch_size]
+            batch = order[start : start + batch_size]
+            batch += itertools.islice(itertools.cycle(order), -len(batch) % processes)
+            yield batch[process::processes]
+
+
+def _loss_module(peft_model):
+    """`causal_lm_loss` as a module: DDP synchronises only gradients that flow through
+    the forward of the module it wraps."""
+    import torch
+
+    class CausalLMLoss(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = peft_model
+
+        def forward(self, input_ids, attention_mask, labels):
+            return causal_lm_loss(self.model.get_base_model(), input_ids, attention_mask, labels)
+
+    return CausalLMLoss()
+
+
+def _check_replicas_agree(trainable) -> None:
+    """Log the sha256 of this process's adapter weights; raise if another process's differ.
+
+    After data-parallel training every replica must hold the same weights: a
+    difference means gradients were not synchronised.
+    """
+    import hashlib
+
+    from accelerate.utils import gather_object
+
+    from bootstrap_embeddings.distributed import process_index
+
+    h = hashlib.sha256()
+    for p in trainable:
+        h.update(p.detach().float().cpu().numpy().tobytes())
+    digest = h.hexdigest()
+    log.info("process %d: adapter weights sha256 %s", process_index(), digest)
+    digests = gather_object([digest])
+    if len(set(digests)) > 1:
+        raise RuntimeError(f"processes ended with different adapter weights {digests}: "
+                           "gradients were not synchronised")
 
 
 def train_lora_adapter(
@@ -174,14 +224,29 @@ def train_lora_adapter(
     clipped to `training.max_grad_norm`. `on_step(step, loss)` is called after every
     optimiser step (the stages log to MLflow through it). `revision` pins a hub
     checkpoint (paper scale). Returns the record also written to `out_dir/training.json`.
+
+    Under torchrun the processes train data-parallel (accelerate's DDP: gradients
+    are averaged over processes at every optimiser step). `training.batch_size` is
+    the global batch: each process takes batch_size / processes rows of it, so the
+    hyperparameters mean the same on one CPU and on eight GPUs. Only the main process
+    saves; the record's losses are the mean over processes.
     """
+    import contextlib
+
     import torch
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
     from peft import LoraConfig, get_peft_model
     from tqdm.auto import tqdm
     from transformers import get_constant_schedule_with_warmup, set_seed
 
+    from bootstrap_embeddings import distributed
     from bootstrap_embeddings.generator.loading import load_generator
 
+    processes, process = distributed.num_processes(), distributed.process_index()
+    if training.batch_size % processes:
+        raise UserError(f"generator.training.batch_size: {training.batch_size} does not split "
+                        f"evenly over {processes} processes; use a multiple of {processes}")
     set_seed(seed)  # python random, numpy, torch
     model, tokenizer, used = load_generator(
         str(base_path), quantization, for_training=True, revision=revision
@@ -198,35 +263,50 @@ def train_lora_adapter(
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, config)
-    causal_lm = model.get_base_model()
+    if processes > 1:
+        set_seed(seed + process)  # the same LoRA initialisation, but dropout masks of their own
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=training.lr, weight_decay=0.0)
     warmup = math.ceil(training.warmup_ratio * training.max_steps)
     scheduler = get_constant_schedule_with_warmup(optimizer, num_warmup_steps=warmup)
     amp = autocast_dtype()
     device = next(p.device for p in trainable)
-    batches = _batches(len(examples), training.batch_size, seed)
+    batches = _batches(len(examples), training.batch_size, seed, process, processes)
+    # Finding unused parameters: Gemma-3-27B-it is multimodal, and its vision tower's
+    # LoRA layers get no gradient from text. Placement is load_generator's.
+    accelerator = Accelerator(
+        cpu=device.type == "cpu", device_placement=False,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    loss_of = accelerator.prepare(_loss_module(model))  # wrapped in DDP under torchrun
 
     log.info(
-        "training LoRA r=%d on %d rows (%s) for %d steps, batch %d x %d, "
+        "training LoRA r=%d on %d rows (%s) for %d steps, batch %d x %d over %d process(es), "
         "quantization=%s, autocast=%s",
         lora.r, len(examples), "completion only" if completion_only else "all tokens",
-        training.max_steps, training.batch_size, training.grad_accum, used, amp,
+        training.max_steps, training.batch_size, training.grad_accum, processes, used, amp,
     )
     losses, tokens = [], 0
     model.train()
     start = time.perf_counter()
-    bar = tqdm(range(1, training.max_steps + 1), desc="adapter", unit="step", disable=not progress)
+    bar = tqdm(range(1, training.max_steps + 1), desc="adapter", unit="step",
+               disable=not progress or not distributed.is_main_process())
     for step in bar:
         step_loss = 0.0
-        for _ in range(training.grad_accum):
+        for micro in range(training.grad_accum):
             batch = collate([examples[i] for i in next(batches)], tokenizer.pad_token_id)
             ids, mask, labels = (t.to(device) for t in batch)
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = causal_lm_loss(causal_lm, ids, mask, labels) / training.grad_accum
-            loss.backward()
+            last = micro == training.grad_accum - 1  # gradients are all-reduced once a step
+            with contextlib.nullcontext() if last else accelerator.no_sync(loss_of):
+                with torch.autocast(device.type, dtype=amp or torch.float32,
+                                    enabled=amp is not None):
+                    loss = loss_of(ids, mask, labels) / training.grad_accum
+                loss.backward()
             step_loss += loss.item()
             tokens += int(mask.sum())
+        # the mean over processes (one process: the value itself, bit for bit)
+        step_loss = accelerator.reduce(
+            torch.tensor(step_loss, dtype=torch.float64, device=device), "mean").item()
         torch.nn.utils.clip_grad_norm_(trainable, training.max_grad_norm)
         optimizer.step()
         scheduler.step()
@@ -236,6 +316,9 @@ def train_lora_adapter(
         if on_step is not None:
             on_step(step, step_loss)
     wall = time.perf_counter() - start
+    tokens = int(accelerator.reduce(torch.tensor(tokens, device=device), "sum"))
+    if processes > 1:
+        _check_replicas_agree(trainable)
 
     record = {
         "steps": training.max_steps,
@@ -243,6 +326,7 @@ def train_lora_adapter(
         "completion_only": completion_only,
         "quantization": used,
         "autocast": str(amp).removeprefix("torch.") if amp else "none",
+        "processes": processes,
         "tokens": tokens,
         "wall_time_s": round(wall, 2),
         "s_per_step": round(wall / training.max_steps, 3),
@@ -251,10 +335,13 @@ def train_lora_adapter(
         "training": training.model_dump(),
         "seed": seed,
     }
-    with atomic_dir(out_dir) as tmp:
-        model.save_pretrained(tmp)
-        write_json(Path(tmp) / TRAINING_JSON, record)
-    log.info("adapter saved to %s (%.1f s, %.2f s/step)", out_dir, wall, wall / training.max_steps)
+    if distributed.is_main_process():
+        with atomic_dir(out_dir) as tmp:
+            model.save_pretrained(tmp)
+            write_json(Path(tmp) / TRAINING_JSON, record)
+        log.info("adapter saved to %s (%.1f s, %.2f s/step)",
+                 out_dir, wall, wall / training.max_steps)
+    distributed.wait_for_everyone()  # the adapter exists on return, in every process
     return record
 
 

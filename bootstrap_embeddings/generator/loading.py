@@ -144,13 +144,17 @@ def load_generator(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from bootstrap_embeddings.distributed import local_device
+
     used = resolve_quantization(quantization)
     kwargs = {"dtype": _torch_dtype(dtype), "revision": revision}
+    # Under torchrun each process holds a whole copy of the model on its own GPU.
+    gpu = {"": local_device()} if torch.cuda.is_available() else None
     if used != "none":
         kwargs["quantization_config"] = _quantization_config(used)
-        kwargs["device_map"] = {"": 0} if torch.cuda.is_available() else {"": "cpu"}
-    elif torch.cuda.is_available():
-        kwargs["device_map"] = {"": 0}
+        kwargs["device_map"] = gpu or {"": "cpu"}
+    elif gpu:
+        kwargs["device_map"] = gpu
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
@@ -173,8 +177,11 @@ def load_generator(
 
             # Gradient checkpointing trades compute for memory: worth it on a GPU with a
             # large model, pure loss on a CPU with a small one.
+            # Non-reentrant checkpointing: the reentrant kind breaks DDP, which must look
+            # for unused parameters (adapters.train_lora_adapter).
             model = prepare_model_for_kbit_training(
-                model, use_gradient_checkpointing=torch.cuda.is_available()
+                model, use_gradient_checkpointing=torch.cuda.is_available(),
+                gradient_checkpointing_kwargs={"use_reentrant": False},
             )
         else:
             model.requires_grad_(False)
