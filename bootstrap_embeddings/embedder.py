@@ -100,10 +100,48 @@ def triplet_dataset(triplets: Sequence[dict]):
 
 
 def make_loss(model, scale: float):
-    """Supervised SimCSE: MNRL with in-batch and hard negatives, scale = 1 / temperature."""
+    """Supervised SimCSE: MNRL with in-batch and hard negatives, scale = 1 / temperature.
+
+    Under torchrun the embeddings are gathered from every process, so each anchor is
+    scored against the whole global batch, as in one process.
+    """
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    return MultipleNegativesRankingLoss(model, scale=scale)
+    from bootstrap_embeddings.distributed import is_distributed
+
+    return MultipleNegativesRankingLoss(model, scale=scale,
+                                        gather_across_devices=is_distributed())
+
+
+def _data_parallel(batch_size: int, n_triplets: int) -> tuple[int, dict]:
+    """Steps per epoch, and the trainer arguments that make several processes act as one.
+
+    `batch_size` stays the global batch: accelerate splits each batch the sampler
+    draws (the same batches as in one process) between the processes. Every batch
+    must then be full, or the processes would gather embeddings of different sizes,
+    so each epoch drops its incomplete last batch (different triplets every epoch).
+    """
+    from bootstrap_embeddings.distributed import is_distributed, num_processes
+
+    if not is_distributed():
+        return math.ceil(n_triplets / batch_size), {}
+    import torch
+
+    processes = num_processes()
+    if batch_size % processes:
+        raise UserError(f"embedder.training.batch_size: {batch_size} does not split evenly "
+                        f"over {processes} processes; use a multiple of {processes}")
+    if n_triplets < batch_size:
+        raise UserError(f"embedder.training.batch_size: {batch_size} is more than the "
+                        f"{n_triplets} triplets, and over several processes every batch "
+                        "must be full; lower it")
+    cpu = not torch.cuda.is_available()
+    return n_triplets // batch_size, {
+        "accelerator_config": {"split_batches": True},
+        "dataloader_drop_last": True,
+        "use_cpu": cpu,
+        "ddp_backend": "gloo" if cpu else None,
+    }
 
 
 def _loss_curve_callback():
@@ -151,14 +189,15 @@ def train_embedder(model, triplets: Sequence[dict], cfg, seed: int, out_dir: str
     t = cfg.training
     prompts = {"anchor": cfg.query_prefix,
                "positive": cfg.passage_prefix, "negative": cfg.passage_prefix}
+    steps_per_epoch, data_parallel = _data_parallel(t.batch_size, len(triplets))
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out_dir),
         num_train_epochs=t.epochs,
-        per_device_train_batch_size=t.batch_size,
+        per_device_train_batch_size=t.batch_size,  # the global batch (_data_parallel)
         learning_rate=t.lr,
         # Rounded down: transformers rounds a ratio up, so a one-step run (fewer
         # triplets than a batch) would spend its only step at learning rate 0.
-        warmup_steps=math.floor(t.warmup_ratio * math.ceil(len(triplets) / t.batch_size) * t.epochs),
+        warmup_steps=math.floor(t.warmup_ratio * steps_per_epoch * t.epochs),
         seed=seed,
         data_seed=seed,
         # in-batch negatives: a duplicate text in a batch would be a false negative
@@ -167,6 +206,7 @@ def train_embedder(model, triplets: Sequence[dict], cfg, seed: int, out_dir: str
         logging_steps=1,
         save_strategy="no",
         report_to="none",  # the stage logs to MLflow itself, inside its tracked run
+        **data_parallel,
     )
     curve = _loss_curve_callback()
     _freeze_layer_weights(model)

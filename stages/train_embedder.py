@@ -3,6 +3,7 @@
 The `base` strategy trains nothing: it saves the base embedder (with the chosen
 pooling) as the untrained baseline. Every other strategy trains on
 data/triplets/<lang> (the filtered generated triplets, or English NLI for `english`).
+Under torchrun (or BOOTSTRAP_NPROC) the processes train data-parallel; the main one saves.
 """
 
 import random
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from bootstrap_embeddings import base_models, embedder
 from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings.distributed import is_main_process
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, read_json, read_jsonl, write_json
 from bootstrap_embeddings.filters import summarise_card
@@ -46,7 +48,7 @@ def _base_info(params, language: str) -> dict:
             "pooling": params.embedder.pooling}
 
 
-@stage_entry
+@stage_entry(distributed=True)
 def main(params, language: str) -> None:
     if language not in params.languages:
         raise UserError(f"language {language!r}: not in params.yaml languages {params.languages}")
@@ -65,14 +67,17 @@ def main(params, language: str) -> None:
                         "embedder.loss_scale": cfg.loss_scale,
                         **{f"embedder.training.{k}": v
                            for k, v in cfg.training.model_dump().items()}})
-        if not triplets:
-            with atomic_dir(out) as tmp:
-                embedder.save_embedder(model, tmp, info)
-        else:
+        if triplets:
             probe = [t["anchor"] for t in triplets[:N_PROBE]]
             before = embedder.probe_embeddings(model, probe)
             with tempfile.TemporaryDirectory(prefix="train_embedder-") as scratch:
                 record = embedder.train_embedder(model, triplets, cfg, params.seed, scratch)
+        if not is_main_process():
+            return  # under torchrun: this process helped to train; the main one saves
+        if not triplets:
+            with atomic_dir(out) as tmp:
+                embedder.save_embedder(model, tmp, info)
+        else:
             curve = record["loss_curve"]
             stats_file = triplets_dir / "filter_stats.json"
             info |= {
