@@ -5,12 +5,14 @@ language's anchors with the strategy's recipe. `english` hands on the English NL
 triplets, `parallel` the language's real (X, English) pairs (no negative); `base`
 trains nothing and gets an empty file. Progress goes to a partial
 file under .cache/generate/ (outside DVC's outputs), so an interrupted run resumes.
+Under torchrun (or BOOTSTRAP_NPROC) the processes share the batches.
 """
 
 import time
 from pathlib import Path
 
 from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings.distributed import is_main_process
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, read_json, read_jsonl, write_json, write_jsonl
 from bootstrap_embeddings.base_models import BASE_GENERATOR
@@ -42,7 +44,7 @@ def real_rows(recipe: dict, strategy: str, language: str) -> list[dict]:
     ]
 
 
-@stage_entry
+@stage_entry(distributed=True)
 def main(params, language: str) -> None:
     from bootstrap_embeddings.generator.setup import read_recipe
 
@@ -59,6 +61,7 @@ def main(params, language: str) -> None:
     if recipe.get("generate", True):
         from bootstrap_embeddings.base_models import resolve_generator_path
         from bootstrap_embeddings.generator.generation import (
+            discard_partial,
             generate_triplets,
             generation_fingerprint,
             partial_path,
@@ -79,12 +82,14 @@ def main(params, language: str) -> None:
         stats = {"prompts": 0, "generated_tokens": 0, "triplets": len(rows)}
     stats |= {"strategy": params.strategy, "language": language,
               "wall_seconds": round(time.perf_counter() - start, 2)}
+    if not is_main_process():
+        return  # under torchrun: this process generated its share; the main one writes
 
     with atomic_dir(Path("data/generated") / language) as out:
         write_jsonl(out / "triplets.jsonl", rows)
         write_json(out / "stats.json", stats)
     if partial is not None:
-        partial.unlink(missing_ok=True)
+        discard_partial(partial)
 
     with tracked_run(params, "generate", language) as run:
         generation = params.generator.generation.model_dump()

@@ -2,24 +2,26 @@
 
 The English task adapters write an entailment and a contradiction for the English
 side of each parallel pair; the other side becomes the premise. Resumable like
-`generate` (partial file under .cache/xl_lora_data/).
+`generate` (partial file under .cache/xl_lora_data/), and shared between processes
+like it under torchrun (or BOOTSTRAP_NPROC).
 """
 
 import time
 from pathlib import Path
 
 from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings.distributed import is_main_process
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, read_jsonl, write_json, write_jsonl
 from bootstrap_embeddings.tracking import tracked_run
 from bootstrap_embeddings.base_models import BASE_GENERATOR
-from bootstrap_embeddings.generator.generation import partial_path
+from bootstrap_embeddings.generator.generation import discard_partial, partial_path
 
 PARALLEL = Path("data/prepared/shared/xl_parallel.jsonl")
 OUT = Path("data/xl_lora")
 
 
-@stage_entry
+@stage_entry(distributed=True)
 def main(params) -> None:
     from bootstrap_embeddings.base_models import resolve_generator_path
     from bootstrap_embeddings.generator.generation import generation_fingerprint
@@ -45,12 +47,14 @@ def main(params) -> None:
     if not all(rows.values()):
         raise UserError(f"{PARALLEL}: the task adapters wrote no usable answer for a relation "
                         f"(rows: {stats['rows']})")
+    if not is_main_process():
+        return  # under torchrun: this process generated its share; the main one writes
 
     with atomic_dir(OUT) as out:
         for kind, kind_rows in rows.items():
             write_jsonl(out / f"{kind}.jsonl", kind_rows)
         write_json(out / "stats.json", stats)
-    partial.unlink(missing_ok=True)
+    discard_partial(partial)
 
     with tracked_run(params, "xl_lora_data", strategy="xl_lora") as run:
         run.log_metrics({

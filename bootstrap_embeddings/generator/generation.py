@@ -11,7 +11,15 @@ Resumption: every finished batch is appended (flush + fsync) to a partial JSONL 
 named by a fingerprint of everything that determines the output (model, adapters,
 recipe, anchors, generation params, seed, dtype). A rerun with the same inputs skips
 the batches already there; any change starts a new file. The caller writes the final
-output atomically and then deletes the partial file.
+output atomically and then deletes the partial file (`discard_partial`).
+
+Several processes (torchrun): the batches still left are split between them, each
+process appends to its own partial file (`<fingerprint>.rank<i>.jsonl`), and then
+every process reads all the files back. A batch has the same prompts, padding and
+seed whichever process generates it, so the merged result is the one-process result,
+byte for byte on the same hardware, dtype and thread count (floating-point sums are
+not associative, so a GPU and a CPU, or 1 and 2 threads, may sample differently).
+A rerun resumes from every process's file, whatever the number of processes.
 """
 
 from __future__ import annotations
@@ -251,6 +259,32 @@ def _read_partial(path: Path) -> list[dict]:
     return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
 
 
+def _shard_file(path: Path, process: int) -> Path:
+    return path.with_name(f"{path.stem}.rank{process}{path.suffix}")
+
+
+def _partial_files(path: Path) -> list[Path]:
+    """The one-process file and every process's shard file of a run."""
+    shards = sorted(path.parent.glob(f"{path.stem}.rank*{path.suffix}"))
+    return [f for f in [path, *shards] if f.exists()]
+
+
+def discard_partial(path) -> None:
+    """Delete a finished run's partial files (the one-process file and every shard)."""
+    for f in _partial_files(Path(path)):
+        f.unlink(missing_ok=True)
+
+
+def _done_batches(path: Path, expected: dict) -> dict:
+    """Finished batches in any of the run's partial files, keyed (relation, batch)."""
+    return {
+        (rec["relation"], rec["batch"]): rec
+        for f in _partial_files(path)
+        for rec in _read_partial(f)
+        if expected.get((rec["relation"], rec["batch"])) == rec["ids"]
+    }
+
+
 def _append(fh, record: dict) -> None:
     fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     fh.flush()
@@ -272,10 +306,13 @@ def generate_completions(
 
     `adapters` maps a relation to the LoRA that writes it (None: the base model).
     Each relation runs as its own pass, so only one adapted copy of the model is in
-    memory at a time. Batches already in `partial_path` are not generated again.
+    memory at a time. Batches already in `partial_path` (or its shards) are not
+    generated again. Under torchrun each process generates a contiguous share of the
+    batches left, and every process returns the complete result.
     """
     from tqdm import tqdm
 
+    from bootstrap_embeddings import distributed
     from bootstrap_embeddings.generator.loading import load_generator, resolve_quantization
 
     partial_path = Path(partial_path)
@@ -284,15 +321,16 @@ def generate_completions(
     expected = {
         (r, b): [it["id"] for it in batch] for r in relations for b, batch in enumerate(batches)
     }
-    done = {
-        (rec["relation"], rec["batch"]): rec
-        for rec in _read_partial(partial_path)
-        if expected.get((rec["relation"], rec["batch"])) == rec["ids"]
-    }
+    done = _done_batches(partial_path, expected)
     resumed = len(done)
     todo = [key for key in expected if key not in done]
     if resumed:
         log.info("resuming from %s: %d of %d batches done", partial_path, resumed, len(expected))
+    # Everyone has read the earlier files (and cut any torn line) before anyone appends.
+    distributed.wait_for_everyone()
+    mine = distributed.shard(todo)  # contiguous: with 2 processes, often one relation each
+    own_file = (_shard_file(partial_path, distributed.process_index())
+                if distributed.is_distributed() else partial_path)
 
     quant_used = resolve_quantization(quantization)
     dtype_name = generation_dtype(quant_used)
@@ -300,7 +338,7 @@ def generate_completions(
     if gen.merge_adapter and quant_used != "none" and any(adapters.values()):
         log.info("not merging adapters into %s weights (that would re-quantize them)", quant_used)
 
-    if todo:
+    if mine:
         import torch
 
         # Merging: load at full precision, merge, then cast each merged copy. Otherwise
@@ -310,11 +348,11 @@ def generate_completions(
         )
         cast = getattr(torch, dtype_name) if merge and dtype_name else None
         models = AdaptedModels(base, adapters, merge, cast)
-        with open(partial_path, "a", encoding="utf-8") as fh, tqdm(
-            total=len(expected), initial=resumed, desc="generate", unit="batch"
+        with open(own_file, "a", encoding="utf-8") as fh, tqdm(
+            total=resumed + len(mine), initial=resumed, desc="generate", unit="batch"
         ) as bar:
             for relation in relations:
-                keys = [k for k in todo if k[0] == relation]
+                keys = [k for k in mine if k[0] == relation]
                 if not keys:
                     continue
                 with models.active(relation) as model:
@@ -336,13 +374,17 @@ def generate_completions(
                         done[(relation, b)] = record
                         bar.update()
         del models, base
+    if distributed.is_distributed():
+        distributed.wait_for_everyone()  # every share is on disk
+        done = _done_batches(partial_path, expected)
+        distributed.wait_for_everyone()  # ... and read, before the main process deletes it
 
     answers: dict[str, dict[str, str]] = {r: {} for r in relations}
     for (relation, _), rec in sorted(done.items()):
         for id_, raw in zip(rec["ids"], rec["raw"]):
             answers[relation][id_] = clean_generation(raw)
     tokens = sum(rec["tokens"] for rec in done.values())
-    seconds = sum(rec["seconds"] for rec in done.values())
+    seconds = sum(rec["seconds"] for rec in done.values())  # summed over processes
     stats = {
         "prompts": len(items) * len(relations),
         "generated_tokens": tokens,
@@ -354,6 +396,7 @@ def generate_completions(
         "quantization": quant_used,
         "dtype": dtype_name or "default",
         "resumed_batches": resumed,
+        "processes": distributed.num_processes(),
     }
     return Completions(answers, stats)
 
