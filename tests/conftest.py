@@ -93,6 +93,29 @@ def make_tiny_encoder(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def deep_merge(base: dict, override: dict) -> dict:
+    """`base` with `override`'s values put in, dict by dict (params.yaml variants)."""
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def make_lora(base_path, out_dir, seed: int):
+    """A LoRA with random (non-zero) A and B, so it visibly changes the model's output."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base_path)
+    config = LoraConfig(r=2, lora_alpha=4, target_modules="all-linear", init_lora_weights=False)
+    get_peft_model(model, config).save_pretrained(out_dir)
+    return out_dir
+
+
 @pytest.fixture(scope="session")
 def tiny_generator(tmp_path_factory) -> Path:
     return make_tiny_generator(tmp_path_factory.mktemp("tiny_generator"))

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from conftest import make_lora
 
 from bootstrap_embeddings.config import GenerationParams
 from bootstrap_embeddings.generator import generation
@@ -22,19 +23,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def make_lora(base_path, out_dir, seed: int):
-    """A LoRA with random (non-zero) A and B, so it visibly changes the model's output."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(base_path)
-    config = LoraConfig(r=2, lora_alpha=4, target_modules="all-linear", init_lora_weights=False)
-    get_peft_model(model, config).save_pretrained(out_dir)
-    return out_dir
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, deep_merge
 
 pytestmark = pytest.mark.integration
 
@@ -54,15 +54,6 @@ SMALL = {
 }
 
 
-def _merge(base: dict, override: dict) -> dict:
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
 def _run(cmd: list[str], cwd: Path) -> str:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
@@ -82,7 +73,7 @@ def project(tmp_path_factory) -> Path:
     if (REPO / "data" / "sources").is_dir():
         shutil.copytree(REPO / "data" / "sources", root / "data" / "sources")
     params = yaml.safe_load((root / "params.yaml").read_text())
-    (root / "params.yaml").write_text(yaml.safe_dump(_merge(params, SMALL), sort_keys=False))
+    (root / "params.yaml").write_text(yaml.safe_dump(deep_merge(params, SMALL), sort_keys=False))
     _run(["git", "init", "-q"], root)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], root)
