@@ -23,6 +23,7 @@ def back_generator(base_path: str | Path, language: str, gen, quantization: str,
                    ) -> Callable[[Sequence[dict]], list[str]]:
     """rows -> the generator's answer in `language` to each row's positive."""
     from bootstrap_embeddings.generator.generation import (
+        discard_partial,
         generate_completions,
         generation_fingerprint,
         partial_path,
@@ -43,7 +44,7 @@ def back_generator(base_path: str | Path, language: str, gen, quantization: str,
         result = generate_completions(
             base_path, items, lambda text, relation: nli_prompt(text, relation, name),
             {RELATION: None}, greedy, quantization, seed, partial, relations=(RELATION,))
-        Path(partial).unlink(missing_ok=True)
+        discard_partial(partial)
         return [result.texts[RELATION].get(it["id"], "") for it in items]
 
     return generate
