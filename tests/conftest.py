@@ -62,6 +62,9 @@ def make_tiny_generator(path: Path, seed: int = 0) -> Path:
     return path
 
 
+MAX_POSITIONS = 128  # of the tiny encoder
+
+
 def make_tiny_encoder(path: Path, seed: int = 0) -> Path:
     """A 2-layer XLM-R encoder with a character tokenizer, saved as a transformers checkpoint."""
     import torch
@@ -77,7 +80,10 @@ def make_tiny_encoder(path: Path, seed: int = 0) -> Path:
             "cls_token": "<s>",
             "sep_token": "</s>",
             "mask_token": "<mask>",
-        }
+        },
+        # XLM-R's positions start after the padding index: 2 fewer than the table
+        # (xlm-roberta-base: 514 positions, 512 tokens), so long texts are truncated
+        model_max_length=MAX_POSITIONS - 2,
     )
     config = XLMRobertaConfig(
         vocab_size=len(tokenizer),
@@ -85,7 +91,7 @@ def make_tiny_encoder(path: Path, seed: int = 0) -> Path:
         intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=2,
-        max_position_embeddings=128,
+        max_position_embeddings=MAX_POSITIONS,
         pad_token_id=tokenizer.pad_token_id,
     )
     XLMRobertaModel(config).save_pretrained(path)

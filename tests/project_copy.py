@@ -1,0 +1,97 @@
+"""A throwaway copy of the project for the integration tests that drive DVC.
+
+The copy holds the sources, not the outputs or caches, with params.yaml overridden
+and everything committed to a fresh git repository, so `dvc repro`, `dvc exp run`
+and `git clone` behave as they would in a user's checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import REPO, deep_merge
+
+# What a copy of the project needs: the sources, not the outputs or caches.
+ROOT_OUTPUTS = {".venv", ".git", ".pytest_cache", ".cache", "mlflow.db", "mlartifacts",
+                "data", "models", "metrics", "results", "reports", "dvc.lock"}
+DVC_LOCAL = {"cache", "tmp", "config.local"}
+GIT_USER = ["-c", "user.name=t", "-c", "user.email=t@t"]
+
+# params.yaml `data` sizes small enough for every data stage to take seconds
+SMALL_DATA = {
+    "anchors_per_language": 12,
+    "monolingual_per_language": 24,
+    "xl_lora_languages": ["deu", "swh"],
+    "xl_lora_pairs_per_language": 6,
+    "nli": {"kind": "wordnet", "max_rows": 400},
+}
+
+
+def copy_ignore(folder: str, names: list[str]) -> set[str]:
+    here = Path(folder).resolve()
+    ignored = {n for n in names if n == "__pycache__"}
+    if here == REPO:
+        ignored |= ROOT_OUTPUTS & set(names)
+    elif here == REPO / ".dvc":
+        ignored |= DVC_LOCAL & set(names)
+    return ignored
+
+
+def stage_env(cwd: Path, **overrides: str | None) -> dict[str, str]:
+    """The environment stages need: this interpreter first on PATH, the copy importable.
+
+    A value of None in `overrides` removes that variable.
+    """
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    env["PYTHONPATH"] = str(cwd)
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    """Run a command in `cwd`; fail the test with its output if it fails. Returns the output."""
+    if env is None:
+        env = stage_env(cwd, MLFLOW_TRACKING_URI=f"sqlite:///{cwd}/mlflow.db")
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{output[-4000:]}"
+    return output
+
+
+def git_commit(root: Path, message: str, env: dict[str, str] | None = None) -> None:
+    run(["git", *GIT_USER, "add", "-A"], root, env)
+    run(["git", *GIT_USER, "commit", "-qm", message], root, env)
+
+
+def copy_project(root: Path, params_override: dict) -> Path:
+    """Copy the project into `root` with params.yaml overridden; git init and commit it.
+
+    The npm tarballs in data/sources come along if this checkout has them (saves a
+    registry call); whether the `sources` stage still runs is up to the caller.
+    """
+    shutil.copytree(REPO, root, ignore=copy_ignore)
+    if (REPO / "data" / "sources").is_dir():
+        shutil.copytree(REPO / "data" / "sources", root / "data" / "sources")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    (root / "params.yaml").write_text(yaml.safe_dump(deep_merge(params, params_override),
+                                                     sort_keys=False))
+    run(["git", "init", "-q"], root)
+    git_commit(root, "init")
+    return root
+
+
+def stages_run(output: str) -> set[str]:
+    """The stages DVC says it ran ("Running stage 'X':") in a command's output."""
+    return {line.split("'")[1] for line in output.splitlines()
+            if line.startswith("Running stage '")}
