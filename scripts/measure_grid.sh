@@ -22,8 +22,10 @@ run() {  # run <strategy> <seed> <consistency on|off>
     [ "$cf" = on ] && enabled=true
     if dvc exp list --name-only | grep -qx "$name"; then echo "=== $name: done before"; return; fi
     echo "=== $(date +%T) $name"
+    # target `report`: only the stages this strategy needs (a bare run would retrain
+    # every strategy's adapters under the new seed)
     dvc exp run -n "$name" -S "strategy=$strategy" -S "seed=$seed" \
-        -S "languages=$LANGS" -S "filters.consistency.enabled=$enabled"
+        -S "languages=$LANGS" -S "filters.consistency.enabled=$enabled" report
 }
 
 for seed in "${SEEDS[@]}"; do
