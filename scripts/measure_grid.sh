@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" PYTHONPATH="$PWD"
 
-LANGS="${LANGS:-[hau,mar]}"
+LANGS="${LANGS:-[hau,xho]}"
 STRATEGIES="${STRATEGIES:-base english parallel icl xl_lora composition}"
 SEEDS=("${@:-0 1 2}")
 read -r -a SEEDS <<< "${SEEDS[*]}"
