@@ -237,13 +237,20 @@ def rows_from_exp_show(data: list[dict], include_workspace: bool = False) -> lis
     after `dvc exp run` it repeats the newest experiment, and after a failed run its
     params no longer match its metrics. A (strategy, language, seed) seen twice keeps
     its first occurrence (newest experiments come first); a differing duplicate is
-    logged, since it means some other param differed.
+    logged, since it means some other param differed. Experiments still queued or
+    running, or failed, are left out.
     """
     rows = []
     for commit in data:
         if commit.get("rev") == "workspace" and not include_workspace:
             continue
         for exp in commit.get("experiments") or []:
+            # a queued, running or failed experiment shows the params it was given with
+            # whatever metrics the workspace holds: not its result
+            state = (exp.get("executor") or {}).get("state")
+            if state not in (None, "success"):
+                log.info("leaving out %s (%s)", exp.get("name"), state)
+                continue
             for rev in exp.get("revs") or []:
                 rows += _entry_rows(rev, _label(rev))
         rows += _entry_rows(commit, _label(commit))

@@ -212,8 +212,11 @@ def test_runs_differing_only_in_seed_are_aggregated_and_other_params_make_varian
             _exp("c", "xl_lora", 0, 0.70, cf=True, kept=0.5),
             _exp("d", "xl_lora", 1, 0.80, cf=True, kept=0.7),
             _exp("e", "base", 0, 0.40), _exp("f", "base", 1, 0.40)]
-    data = [{"rev": "baseline", "experiments": [{"revs": [e]} for e in exps]}]
+    running = {"executor": {"state": "running"}, "name": "g",
+               "revs": [_exp("g", "xl_lora", 2, 0.99)]}  # params of seed 2, stale metrics
+    data = [{"rev": "baseline", "experiments": [{"revs": [e]} for e in exps] + [running]}]
     rows = report.rows_from_exp_show(data)
+    assert "g" not in {r["experiment"] for r in rows}
     labels = {r["experiment"]: r["strategy"] for r in rows}
     assert labels == {"a": "xl_lora (filters.consistency.enabled=false)",
                       "b": "xl_lora (filters.consistency.enabled=false)",
