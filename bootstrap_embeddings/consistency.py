@@ -163,6 +163,44 @@ def sentence_transformer_encoders(model, anchor_prefix: str, other_prefix: str,
     return encoder(anchor_prefix), encoder(other_prefix)
 
 
+def load_encoder(spec: str):
+    """The SentenceTransformer that scores triplets: "base" is the base embedder."""
+    from sentence_transformers import SentenceTransformer
+
+    from bootstrap_embeddings import base_models
+    from bootstrap_embeddings.errors import UserError
+
+    if spec == "base":
+        base = base_models.BASE_EMBEDDER
+        return SentenceTransformer(base_models.resolve_embedder_path(base),
+                                   revision=base_models.model_revision(base))
+    try:
+        return SentenceTransformer(spec)
+    except OSError as err:
+        raise UserError(f"filters.consistency.encoder: cannot load {spec!r} "
+                        f"({str(err).splitlines()[0]})") from None
+
+
+def check_from_params(params, language: str) -> ConsistencyCheck:
+    """The check params.filters.consistency describes, with the embedder's prefixes."""
+    from bootstrap_embeddings import base_models
+
+    cfg = params.filters.consistency
+    encode_anchor, encode_other = sentence_transformer_encoders(
+        load_encoder(cfg.encoder), params.embedder.query_prefix,
+        params.embedder.passage_prefix, cfg.batch_size)
+    back = None
+    if cfg.round_trip:
+        from bootstrap_embeddings.round_trip import back_generator
+
+        back = back_generator(base_models.resolve_generator_path(base_models.BASE_GENERATOR),
+                              language, params.generator.generation,
+                              params.generator.quantization, seed=0)  # greedy: no draws
+    return ConsistencyCheck(cfg.min_similarity, cfg.min_margin, encode_anchor, encode_other,
+                            round_trip=back,
+                            min_round_trip_similarity=cfg.min_round_trip_similarity)
+
+
 # --- calibration: choosing thresholds on labelled data no evaluation uses ---
 
 def calibration_sets(pairs: Sequence[dict], seed: int) -> tuple[list[dict], list[dict]]:

@@ -29,6 +29,7 @@ from bootstrap_embeddings.config import load_params
 from bootstrap_embeddings.consistency import (
     best_threshold,
     calibration_sets,
+    load_encoder,
     score_rows,
     sentence_transformer_encoders,
 )
@@ -85,14 +86,11 @@ def main(argv: list[str] | None = None) -> None:
         for name in ("xl_parallel.jsonl", "nli.jsonl"):
             if not (shared / name).is_file():
                 raise UserError(f"{shared / name}: missing; run `dvc repro prepare_shared`")
-        base = base_models.BASE_EMBEDDER
-        path = base_models.resolve_embedder_path(base)
+        path = base_models.resolve_embedder_path(base_models.BASE_EMBEDDER)
+        model = load_encoder("base")
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(path, revision=base_models.model_revision(base))
     encoders = sentence_transformer_encoders(model, params.embedder.query_prefix,
                                              params.embedder.passage_prefix, 64)
     cross = read_jsonl(shared / "xl_parallel.jsonl")

@@ -6,41 +6,13 @@ With filters.consistency.enabled, generated triplets are also scored by an encod
 
 from pathlib import Path
 
-from bootstrap_embeddings import base_models, filters
+from bootstrap_embeddings import filters
 from bootstrap_embeddings.config import GENERATIVE_STRATEGIES
-from bootstrap_embeddings.consistency import ConsistencyCheck, sentence_transformer_encoders
+from bootstrap_embeddings.consistency import check_from_params
 from bootstrap_embeddings.cli import stage_entry
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, read_jsonl, write_json, write_jsonl
 from bootstrap_embeddings.tracking import tracked_run
-
-
-def consistency_check(params, language: str) -> ConsistencyCheck:
-    """The encoder check of params.filters.consistency, with the embedder's prefixes."""
-    from sentence_transformers import SentenceTransformer
-
-    cfg = params.filters.consistency
-    if cfg.encoder == "base":
-        base = base_models.BASE_EMBEDDER
-        model = SentenceTransformer(base_models.resolve_embedder_path(base),
-                                    revision=base_models.model_revision(base))
-    else:
-        try:
-            model = SentenceTransformer(cfg.encoder)
-        except OSError as err:
-            raise UserError(f"filters.consistency.encoder: cannot load {cfg.encoder!r} "
-                            f"({str(err).splitlines()[0]})") from None
-    encode_anchor, encode_other = sentence_transformer_encoders(
-        model, params.embedder.query_prefix, params.embedder.passage_prefix, cfg.batch_size)
-    back = None
-    if cfg.round_trip:
-        from bootstrap_embeddings.round_trip import back_generator
-
-        back = back_generator(base_models.resolve_generator_path(base_models.BASE_GENERATOR),
-                              language, params.generator.generation,
-                              params.generator.quantization, seed=0)  # greedy: no draws
-    return ConsistencyCheck(cfg.min_similarity, cfg.min_margin, encode_anchor, encode_other,
-                            round_trip=back, min_round_trip_similarity=cfg.min_round_trip_similarity)
 
 
 @stage_entry
@@ -58,7 +30,7 @@ def main(params, language: str) -> None:
 
     check = None
     if params.filters.consistency.enabled and params.strategy in GENERATIVE_STRATEGIES and rows:
-        check = consistency_check(params, language)
+        check = check_from_params(params, language)
     ctx = filters.make_context(rows, params.strategy, params.filters, check)
     report = filters.apply_filters(rows, ctx)
     stats = filters.filter_stats(report, params.strategy, language, ctx, rows)

@@ -199,11 +199,10 @@ def test_back_generator_answers_every_positive_with_the_real_generator(tiny_gene
 def test_an_encoder_that_cannot_load_is_a_one_line_error_naming_the_key(params, tmp_path,
                                                                        monkeypatch):
     from bootstrap_embeddings.errors import UserError
-    from stages import filter as stage
 
     cfg = params.filters.consistency.model_copy(update={"enabled": True,
                                                         "encoder": str(tmp_path / "none")})
     params = params.model_copy(update={"filters": params.filters.model_copy(
         update={"consistency": cfg})})
     with pytest.raises(UserError, match="filters.consistency.encoder: cannot load"):
-        stage.consistency_check(params, "hau")
+        consistency.check_from_params(params, "hau")
