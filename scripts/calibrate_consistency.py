@@ -59,8 +59,8 @@ def calibrate(name: str, pairs: list[dict], encoders, seed: int) -> tuple[list[s
     both = np.mean([(p >= sim and m >= margin) for p, m in zip(pos_r, mar_r)])
     both_w = np.mean([(p >= sim and m >= margin) for p, m in zip(pos_w, mar_w)])
     best = {"set": name, "n_right": len(right), "n_wrong": len(wrong),
-            "min_similarity": float(sim), "similarity_balanced_accuracy": round(sim_acc, 4),
-            "min_margin": float(margin), "margin_balanced_accuracy": round(margin_acc, 4),
+            "min_similarity": float(sim), "similarity_balanced_accuracy": round(float(sim_acc), 4),
+            "min_margin": float(margin), "margin_balanced_accuracy": round(float(margin_acc), 4),
             "right_kept_by_both": round(float(both), 4),
             "wrong_kept_by_both": round(float(both_w), 4)}
     lines = [f"## {name}", "",
