@@ -45,9 +45,7 @@ class Scores:
 
 def passes(score: Scores, min_similarity: float, min_margin: float) -> bool:
     """The similarity and margin test (the round trip is checked separately)."""
-    if score.positive < min_similarity:
-        return False
-    return score.margin is None or score.margin >= min_margin
+    return failure(score, min_similarity, min_margin) is None
 
 
 def failure(score: Scores, min_similarity: float, min_margin: float,
@@ -115,10 +113,6 @@ class ConsistencyCheck:
         min_rt = self.min_round_trip_similarity if self.round_trip is not None else None
         return failure(score, self.min_similarity, self.min_margin, min_rt)
 
-    def threshold_counts(self) -> list[dict]:
-        """How many of the scored triplets each (min_similarity, min_margin) would keep."""
-        return threshold_counts(self.scores)
-
     def summary(self) -> dict:
         pos = [s.positive for s in self.scores]
         margins = [s.margin for s in self.scores if s.margin is not None]
@@ -134,7 +128,7 @@ class ConsistencyCheck:
             "mean_positive_similarity": _mean(pos),
             "mean_margin": _mean(margins),
             "mean_round_trip_similarity": _mean(round_trip),
-            "threshold_counts": self.threshold_counts(),
+            "threshold_counts": threshold_counts(self.scores),
         }
 
 
@@ -143,6 +137,7 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def threshold_counts(scores: Sequence[Scores]) -> list[dict]:
+    """How many of the scored triplets each (min_similarity, min_margin) would keep."""
     return [
         {"min_similarity": t, "min_margin": m, "kept": sum(passes(s, t, m) for s in scores)}
         for t in SIMILARITY_GRID for m in MARGIN_GRID

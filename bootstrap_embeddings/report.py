@@ -41,7 +41,7 @@ NOT_VARIANT = ("seed", "languages", "strategy")
 
 
 def _base_strategy(label: str) -> str:
-    """`xl_lora` from a variant label such as `xl_lora (filters.consistency.enabled=True)`."""
+    """`xl_lora` from a variant label such as `xl_lora (filters.consistency.enabled=true)`."""
     return label.split(" (", 1)[0]
 
 
