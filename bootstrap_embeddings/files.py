@@ -8,6 +8,8 @@ stage, a user) sees either the old output or the whole new one.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
 import os
 import shutil
@@ -16,23 +18,102 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.tmp-"
+
+
+def _old_prefix(path: Path) -> str:
+    return f".{path.name}.old-"
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Clean up after an earlier writer of `path` that was killed; returns what it removed.
+
+    A writer killed inside `atomic_dir` / `atomic_file` leaves its temporary sibling
+    (`.<name>.tmp-*`: for model outputs, gigabytes). Only one process writes a given
+    output at a time (one DVC stage owns it; under torchrun only the main process
+    writes), so anything with that prefix is an orphan when the next writer starts.
+    A writer killed between the two renames of the fallback replace (see
+    `_swap_into_place`) leaves the previous output whole in `.<name>.old-*`, and
+    `path` missing: that output is put back first.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    olds = sorted(path.parent.glob(f"{_old_prefix(path)}*/{path.name}"))
+    if olds and not (path.exists() or path.is_symlink()):
+        os.replace(olds[-1], path)
+    stale = [p for p in path.parent.iterdir()
+             if p.name.startswith((_temp_prefix(path), _old_prefix(path)))]
+    for p in stale:
+        _remove(p)
+    return stale
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False if unsupported.
+
+    The standard library has no atomic swap, and `os.replace` cannot put a directory
+    over a non-empty one; glibc's renameat2 can, where the filesystem supports it.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    if ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False  # the filesystem (or kernel) cannot exchange
+    raise OSError(ctypes.get_errno(), f"cannot exchange {a} and {b}")
+
+
+def _swap_into_place(new: Path, path: Path) -> None:
+    """Put the directory `new` at `path`; the previous `path`, if any, is deleted after.
+
+    With an atomic exchange, `path` holds the old output or the new one at every
+    instant. Without it: the old one is renamed aside, the new one in, and only then
+    is the old one deleted, so a kill leaves the old output or the new one whole
+    (for the instant between the renames, beside `path`, where the next writer
+    restores it from).
+    """
+    if not (path.exists() or path.is_symlink()):
+        os.replace(new, path)
+        return
+    if _exchange(new, path):
+        _remove(new)  # it now holds the old output
+        return
+    aside = Path(tempfile.mkdtemp(prefix=_old_prefix(path), dir=path.parent))
+    os.replace(path, aside / path.name)
+    os.replace(new, path)
+    _remove(aside)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield an empty temporary directory that replaces `path` on success."""
+    """Yield an empty temporary directory that replaces `path` on success (`_swap_into_place`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    remove_stale_temporaries(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; outputs are for everyone to read
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-    os.replace(tmp, path)
+    _swap_into_place(tmp, path)
 
 
 @contextlib.contextmanager
@@ -40,7 +121,8 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator:
     """Open a temporary sibling of `path` for writing; rename it over `path` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)
     os.chmod(tmp, 0o644)  # mkstemp makes it private; outputs are for everyone to read
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
