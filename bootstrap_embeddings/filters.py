@@ -19,20 +19,14 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bootstrap_embeddings.config import GENERATIVE_STRATEGIES
+from bootstrap_embeddings import strategies
 from bootstrap_embeddings.consistency import ConsistencyCheck
 from bootstrap_embeddings.languages import dominant_script, language_name
 
 FIELDS = ("anchor", "positive", "negative")
 GENERATED = ("positive", "negative")
 
-# Strategies whose positives and negatives are English whatever the target language:
-# XL-LoRA writes cross-lingual triplets (target anchor -> English hypotheses) by design,
-# and the `english` baseline trains on English NLI. The other generative strategies
-# write in the target language, whose script is read off the anchors.
-ENGLISH_OUTPUT_STRATEGIES = {"xl_lora": "LATIN", "english": "LATIN", "parallel": "LATIN"}
-# Strategies whose rows are (anchor, positive) pairs: no hard negative.
-PAIR_STRATEGIES = ("parallel",)
+ENGLISH_SCRIPT = "LATIN"
 
 
 @dataclass(frozen=True)
@@ -146,9 +140,14 @@ FILTERS: tuple[Filter, ...] = (
 
 
 def expected_output_script(strategy: str, anchors: Sequence[str]) -> str | None:
-    """The script the generated fields should be written in, or None when unknown."""
-    if strategy in ENGLISH_OUTPUT_STRATEGIES:
-        return ENGLISH_OUTPUT_STRATEGIES[strategy]
+    """The script the generated fields should be written in, or None when unknown.
+
+    English for the strategies whose positives and negatives are English whatever the
+    target (XL-LoRA's cross-lingual triplets, the English and parallel baselines); else
+    the target language's, read off the anchors.
+    """
+    if strategies.get(strategy).output_language == "english":
+        return ENGLISH_SCRIPT
     return dominant_script(" ".join(anchors))
 
 
@@ -163,12 +162,12 @@ def make_context(rows: Sequence[dict], strategy: str, filter_params,
     if filter_params.script_check:
         anchors = [r["anchor"] for r in rows if isinstance(r.get("anchor"), str)]
         script = expected_output_script(strategy, anchors)
-    pairs = strategy in PAIR_STRATEGIES
+    spec = strategies.get(strategy)
     return FilterContext(
         filter_params.min_chars, filter_params.max_chars, script,
-        fields=("anchor", "positive") if pairs else FIELDS,
-        generated=("positive",) if pairs else GENERATED,
-        consistency=consistency if strategy in GENERATIVE_STRATEGIES else None,
+        fields=FIELDS if spec.has_negative else ("anchor", "positive"),
+        generated=GENERATED if spec.has_negative else ("positive",),
+        consistency=consistency if spec.generates else None,
     )
 
 

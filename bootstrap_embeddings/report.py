@@ -23,7 +23,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from bootstrap_embeddings.config import BASELINE_STRATEGIES, GENERATIVE_STRATEGIES
+from bootstrap_embeddings import strategies
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_file, read_json
 
@@ -32,9 +32,9 @@ log = logging.getLogger(__name__)
 MAIN = "main_score"
 # The language column of the aggregate over all languages
 ALL = "all"
-# Baselines first, then the strategies whose data the generator writes
-STRATEGY_ORDER = (*BASELINE_STRATEGIES, *GENERATIVE_STRATEGIES)
-BASELINES = BASELINE_STRATEGIES
+# Baselines first, then the strategies whose data the generator writes (registry order)
+STRATEGY_ORDER = strategies.names()
+BASELINES = tuple(name for name, s in strategies.registry().items() if not s.generates)
 # Params that never make two runs different variants: seed is what the runs are
 # aggregated over, and each language has its own row anyway.
 NOT_VARIANT = ("seed", "languages", "strategy")

@@ -7,31 +7,20 @@ the weight deltas). Writes models/generators/composition/<lang>/{pos/, neg/, rec
 
 from pathlib import Path
 
-from bootstrap_embeddings.cli import stage_entry
-from bootstrap_embeddings.errors import UserError
+from bootstrap_embeddings import strategies
+from bootstrap_embeddings.cli import TargetLanguage, stage_entry
 from bootstrap_embeddings.files import atomic_dir, write_json
+from bootstrap_embeddings.strategies import composition
 
 ADAPTERS = Path("models/adapters")
 
 
 @stage_entry
-def main(params, language: str) -> None:
+def main(params, language: TargetLanguage) -> None:
     from bootstrap_embeddings.generator.composition import compose_language_adapter
-    from bootstrap_embeddings.generator.setup import RECIPE_FILE
 
-    if language not in params.languages:
-        raise UserError(f"language {language!r}: not in params.yaml languages {params.languages}")
     comp = params.generator.composition
-    out = Path("models/generators/composition") / language
-    recipe = {
-        "strategy": "composition",
-        "language": language,
-        "generate": True,
-        "adapters": {kind: str(out / kind) for kind in ("pos", "neg")},
-        "shots": [],
-        "mode": comp.mode,
-        "lambda": comp.lambda_,
-    }
+    out = strategies.recipe_dir("composition", language)
     with atomic_dir(out) as tmp:
         for kind in ("pos", "neg"):
             compose_language_adapter(
@@ -42,7 +31,8 @@ def main(params, language: str) -> None:
                 comp.mode,
                 tmp / kind,
             )
-        write_json(tmp / RECIPE_FILE, recipe)
+        write_json(tmp / strategies.RECIPE_FILE,
+                   composition.recipe(language, out, comp.mode, comp.lambda_))
     print(f"composition/{language}: {comp.mode}, lambda={comp.lambda_}")
 
 

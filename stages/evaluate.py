@@ -3,16 +3,14 @@
 import time
 from pathlib import Path
 
-from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings.cli import TargetLanguage, stage_entry
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, read_jsonl, write_json
 from bootstrap_embeddings.tracking import tracked_run
 
 
 @stage_entry
-def main(params, language: str) -> None:
-    if language not in params.languages:
-        raise UserError(f"language {language!r}: not in params.yaml languages {params.languages}")
+def main(params, language: TargetLanguage) -> None:
     model_dir = Path("models/embedders") / language
     eval_file = Path("data/prepared") / language / "eval.jsonl"
     if not (model_dir / "modules.json").is_file():

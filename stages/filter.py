@@ -6,19 +6,16 @@ With filters.consistency.enabled, generated triplets are also scored by an encod
 
 from pathlib import Path
 
-from bootstrap_embeddings import filters
-from bootstrap_embeddings.config import GENERATIVE_STRATEGIES
+from bootstrap_embeddings import filters, strategies
 from bootstrap_embeddings.consistency import check_from_params
-from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings.cli import TargetLanguage, stage_entry
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, read_jsonl, write_json, write_jsonl
 from bootstrap_embeddings.tracking import tracked_run
 
 
 @stage_entry
-def main(params, language: str) -> None:
-    if language not in params.languages:
-        raise UserError(f"language {language!r}: not in params.yaml languages {params.languages}")
+def main(params, language: TargetLanguage) -> None:
     source = Path("data/generated") / language / "triplets.jsonl"
     if not source.is_file():
         raise UserError(f"{source}: no such file; run the generate stage first")
@@ -29,7 +26,7 @@ def main(params, language: str) -> None:
                         f"{params.strategy!r}; re-run the generate stage")
 
     check = None
-    if params.filters.consistency.enabled and params.strategy in GENERATIVE_STRATEGIES and rows:
+    if params.filters.consistency.enabled and strategies.get(params.strategy).generates and rows:
         check = check_from_params(params, language)
     ctx = filters.make_context(rows, params.strategy, params.filters, check)
     report = filters.apply_filters(rows, ctx)

@@ -6,7 +6,7 @@ text. Every other language reads its prepared monolingual text.
 
 from pathlib import Path
 
-from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings.cli import AdapterLanguage, stage_entry
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import read_jsonl
 
@@ -20,13 +20,9 @@ def monolingual_file(language: str) -> Path:
 
 
 @stage_entry(distributed=True)
-def main(params, language: str) -> None:
+def main(params, language: AdapterLanguage) -> None:
     from bootstrap_embeddings.generator.adapters import describe, train_adapter_stage
 
-    if language != "eng" and language not in params.languages:
-        raise UserError(
-            f"language {language!r}: not in params.yaml languages {params.languages} (nor 'eng')"
-        )
     source = monolingual_file(language)
     if not source.is_file():
         stage = "prepare_shared" if language == "eng" else f"prepare@{language}"

@@ -2,17 +2,14 @@
 
 import logging
 
-from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings.cli import TargetLanguage, stage_entry
 from bootstrap_embeddings.data.prepare import prepare_language
-from bootstrap_embeddings.errors import UserError
 
 
 @stage_entry
-def main(params, language=None) -> None:
-    # `languages` is not read here: dvc.yaml's foreach over it picks the languages, and
-    # the output for one language does not depend on which others are listed.
-    if language is None:
-        raise UserError("usage: python -m stages.prepare <language> (an ISO 639-3 code)")
+def main(params, language: TargetLanguage) -> None:
+    # `languages` only checks the argument: the output for one language does not depend
+    # on which others are listed, so dvc.yaml does not declare it as this stage's param.
     out = f"data/prepared/{language}"
     prepared = prepare_language(params, language)
     prepared.write(out)

@@ -7,7 +7,7 @@ negative; the loss is on the answer only. At most training.max_examples rows are
 
 from pathlib import Path
 
-from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings.cli import AdapterKind, stage_entry
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import read_jsonl
 
@@ -16,13 +16,11 @@ KINDS = {"pos": ("entailment", "positive"), "neg": ("contradiction", "negative")
 
 
 @stage_entry(distributed=True)
-def main(params, kind: str) -> None:
+def main(params, kind: AdapterKind) -> None:
     from bootstrap_embeddings.generator.adapters import describe, train_adapter_stage
     from bootstrap_embeddings.generator.prompts import nli_prompt
     from bootstrap_embeddings.languages import language_name
 
-    if kind not in KINDS:
-        raise UserError(f"task adapter {kind!r}: expected one of {', '.join(KINDS)}")
     if not NLI.is_file():
         raise UserError(f"{NLI}: no such file; run the prepare_shared stage first")
     relation, column = KINDS[kind]

@@ -10,8 +10,8 @@ import random
 import tempfile
 from pathlib import Path
 
-from bootstrap_embeddings import base_models, embedder
-from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings import base_models, embedder, strategies
+from bootstrap_embeddings.cli import TargetLanguage, stage_entry
 from bootstrap_embeddings.distributed import is_main_process
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, read_json, read_jsonl, write_json
@@ -23,7 +23,7 @@ N_PROBE = 8  # texts embedded before and after training to check the saved weigh
 
 
 def _read_triplets(strategy: str, triplets_dir: Path, limit: int | None, seed: int) -> list[dict]:
-    if strategy == "base":
+    if not strategies.get(strategy).trains:
         return []
     path = triplets_dir / "triplets.jsonl"
     if not path.is_file():
@@ -49,9 +49,7 @@ def _base_info(params, language: str) -> dict:
 
 
 @stage_entry(distributed=True)
-def main(params, language: str) -> None:
-    if language not in params.languages:
-        raise UserError(f"language {language!r}: not in params.yaml languages {params.languages}")
+def main(params, language: TargetLanguage) -> None:
     cfg = params.embedder
     triplets_dir = Path("data/triplets") / language
     triplets = _read_triplets(params.strategy, triplets_dir, cfg.training.max_triplets, params.seed)

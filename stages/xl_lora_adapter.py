@@ -4,7 +4,7 @@ an English entailment (pos) or contradiction (neg), trained on data/xl_lora/<kin
 
 from pathlib import Path
 
-from bootstrap_embeddings.cli import stage_entry
+from bootstrap_embeddings.cli import AdapterKind, stage_entry
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import read_jsonl
 
@@ -12,11 +12,9 @@ DATA = Path("data/xl_lora")
 
 
 @stage_entry(distributed=True)
-def main(params, kind: str) -> None:
+def main(params, kind: AdapterKind) -> None:
     from bootstrap_embeddings.generator.adapters import describe, train_adapter_stage
 
-    if kind not in ("pos", "neg"):
-        raise UserError(f"xl_lora adapter {kind!r}: expected pos or neg")
     source = DATA / f"{kind}.jsonl"
     if not source.is_file():
         raise UserError(f"{source}: no such file; run the xl_lora_data stage first")

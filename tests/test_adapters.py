@@ -162,4 +162,4 @@ def test_adapter_stage_rejects_unknown_kind(tiny_generator, tmp_path, monkeypatc
     monkeypatch.setattr(sys, "argv", ["xl_lora_adapter", "both"])
     with pytest.raises(SystemExit) as exit_:
         xl_lora_adapter.main()
-    assert exit_.value.code == 2 and "expected pos or neg" in capsys.readouterr().err
+    assert exit_.value.code == 2 and "'both' is not pos or neg" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bootstrap_embeddings.config import Source
 from bootstrap_embeddings.data.prepare import prepare_language, prepare_shared, sentence_keys
@@ -157,7 +158,16 @@ def test_prepare_stage_writes_its_outputs(tmp_path):
     assert {p.name for p in out.iterdir()} == names
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["eval"] == len(read_jsonl(out / "eval.jsonl")) > 0
+    # a language not in params.yaml: refused before anything is read
+    result = _stage(["stages.prepare", "xho"], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: usage: python -m stages.prepare <language>: 'xho' is not a language of "
+        "params.yaml `languages` (hau)"]
     # a language the UDHR lacks: one line naming it, exit 2, nothing written
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["languages"] = ["hau", "qya"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     result = _stage(["stages.prepare", "qya"], tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [

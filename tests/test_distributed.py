@@ -269,7 +269,7 @@ def test_embedder_trains_data_parallel_like_one_process(tiny_encoder, tmp_path, 
 @pytest.mark.integration
 def test_sharded_generation_merges_to_the_one_process_file(tiny_generator, tmp_path, monkeypatch):
     from bootstrap_embeddings.files import write_json
-    from bootstrap_embeddings.generator.setup import RECIPE_FILE, build_recipe
+    from bootstrap_embeddings.strategies import RECIPE_FILE, build_recipe
 
     one = _project(tmp_path / "one", strategy="xl_lora", languages=["hau"], generator={
         "quantization": "none",

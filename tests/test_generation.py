@@ -8,7 +8,8 @@ from conftest import make_lora
 from bootstrap_embeddings.config import GenerationParams
 from bootstrap_embeddings.generator import generation
 from bootstrap_embeddings.generator.generation import generate_triplets, generation_fingerprint
-from bootstrap_embeddings.generator.setup import build_recipe, choose_shots
+from bootstrap_embeddings.strategies import build_recipe
+from bootstrap_embeddings.strategies.icl import choose_shots
 
 ANCHORS = [{"id": f"a{i}", "text": f"Sentence number {i} is here."} for i in range(5)]
 GEN = GenerationParams(max_new_tokens=6, do_sample=True, temperature=0.8, top_p=0.95, batch_size=2)

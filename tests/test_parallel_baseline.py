@@ -9,7 +9,7 @@ import pytest
 from bootstrap_embeddings import embedder, filters
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import read_jsonl
-from bootstrap_embeddings.generator.setup import build_recipe
+from bootstrap_embeddings.strategies import build_recipe
 
 PAIRS = [{"id": f"a{i:02d}", "text": t, "english": e} for i, (t, e) in enumerate([
     ("Kowane mutum na da hakkin rayuwa.", "Everyone has the right to life."),
@@ -31,7 +31,7 @@ def project(tmp_path, monkeypatch):
 
 def test_recipe_names_the_pairs_and_their_hash(project):
     recipe = build_recipe("parallel", "hau")
-    assert recipe["generate"] is False
+    assert recipe["strategy"] == "parallel" and "adapters" not in recipe
     assert recipe["triplets"] == "data/prepared/hau/train_pairs.jsonl"
     before = recipe["triplets_sha256"]
     with open("data/prepared/hau/train_pairs.jsonl", "a") as fh:

@@ -22,7 +22,7 @@ from bootstrap_embeddings.generator.generation import (
     unique_items,
 )
 from bootstrap_embeddings.generator.prompts import RELATIONS, nli_prompt
-from bootstrap_embeddings.generator.setup import XL_LORA_PROMPT_LANGUAGE
+from bootstrap_embeddings.strategies.xl_lora import PROMPT_LANGUAGE
 
 
 def task_recipe(adapters_dir: str | Path = "models/adapters") -> dict:
@@ -30,7 +30,7 @@ def task_recipe(adapters_dir: str | Path = "models/adapters") -> dict:
     return {
         "strategy": "task",
         "adapters": {kind: str(Path(adapters_dir) / f"task_{kind}") for kind in ("pos", "neg")},
-        "prompt_language": XL_LORA_PROMPT_LANGUAGE,
+        "prompt_language": PROMPT_LANGUAGE,
     }
 
 
