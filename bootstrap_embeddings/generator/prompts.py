@@ -13,6 +13,9 @@ from __future__ import annotations
 import re
 
 RELATIONS = ("entailment", "contradiction")
+# XL-LoRA's adapters are trained to answer in English, with "English" named in the
+# prompt (the official generation script passes --language English).
+XL_LORA_PROMPT_LANGUAGE = "English"
 
 # The paper's prompt (two per anchor: one per relation). The official code words it
 # slightly differently for training and for generation (line breaks, "of the

@@ -15,14 +15,13 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from bootstrap_embeddings.filters import normalise
 from bootstrap_embeddings.generator.generation import (
     ADAPTER_KEY,
     generate_completions,
     unique_items,
 )
-from bootstrap_embeddings.generator.prompts import RELATIONS, nli_prompt
-from bootstrap_embeddings.strategies.xl_lora import PROMPT_LANGUAGE
+from bootstrap_embeddings.generator.prompts import RELATIONS, XL_LORA_PROMPT_LANGUAGE, nli_prompt
+from bootstrap_embeddings.text import normalise
 
 
 def task_recipe(adapters_dir: str | Path = "models/adapters") -> dict:
@@ -30,7 +29,7 @@ def task_recipe(adapters_dir: str | Path = "models/adapters") -> dict:
     return {
         "strategy": "task",
         "adapters": {kind: str(Path(adapters_dir) / f"task_{kind}") for kind in ("pos", "neg")},
-        "prompt_language": PROMPT_LANGUAGE,
+        "prompt_language": XL_LORA_PROMPT_LANGUAGE,
     }
 
 

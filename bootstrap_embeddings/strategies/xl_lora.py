@@ -10,13 +10,11 @@ from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.strategies import RecipeInputs, Strategy
 from bootstrap_embeddings.strategies._rows import generated_triplets
 
-# XL-LoRA's adapters are trained to answer in English, with "English" named in the
-# prompt (the official generation script passes --language English).
-PROMPT_LANGUAGE = "English"
 
 
 def build_recipe(language: str, inputs: RecipeInputs) -> dict:
     from bootstrap_embeddings.generator.generation import content_digest
+    from bootstrap_embeddings.generator.prompts import XL_LORA_PROMPT_LANGUAGE
 
     paths = {kind: inputs.adapters_dir / f"xl_lora_{kind}" for kind in ("pos", "neg")}
     for path in paths.values():
@@ -26,7 +24,7 @@ def build_recipe(language: str, inputs: RecipeInputs) -> dict:
         "adapters": {kind: str(path) for kind, path in paths.items()},
         # retrained adapters keep their paths: their hashes make the recipe change
         "adapter_sha256": {kind: content_digest(path) for kind, path in paths.items()},
-        "prompt_language": PROMPT_LANGUAGE,
+        "prompt_language": XL_LORA_PROMPT_LANGUAGE,
         "shots": [],
     }
 
