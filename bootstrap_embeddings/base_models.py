@@ -115,6 +115,16 @@ def generator_name(base_dir: Path) -> str:
     return read_json(source).get("spec", str(base_dir)) if source.is_file() else str(base_dir)
 
 
+def load_sentence_transformer(path, **kwargs):
+    """`SentenceTransformer(path)`, with a model that does not load as a one-line error."""
+    from sentence_transformers import SentenceTransformer
+
+    from bootstrap_embeddings.errors import checkpoint_errors
+
+    with checkpoint_errors(path, "sentence-transformers model"):
+        return SentenceTransformer(str(path), **kwargs)  # a Path object raised TypeError
+
+
 def resolve_generator_path(base_dir: Path) -> str:
     """What to pass to `from_pretrained` for the materialised generator in `base_dir`."""
     return _resolve(Path(base_dir), "base_generator")

@@ -167,8 +167,8 @@ def load_encoder(spec: str):
 
     if spec == "base":
         base = base_models.BASE_EMBEDDER
-        return SentenceTransformer(base_models.resolve_embedder_path(base),
-                                   revision=base_models.model_revision(base))
+        return base_models.load_sentence_transformer(base_models.resolve_embedder_path(base),
+                                                     revision=base_models.model_revision(base))
     try:
         return SentenceTransformer(spec)
     except OSError as err:

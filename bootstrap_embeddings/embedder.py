@@ -69,7 +69,9 @@ def build_model(base: str | Path, pooling: str, revision: str | None = None):
         WeightedLayerPooling,
     )
 
-    loaded = SentenceTransformer(str(base), revision=revision)
+    from bootstrap_embeddings.base_models import load_sentence_transformer
+
+    loaded = load_sentence_transformer(base, revision=revision)
     modules = list(loaded)
     if not isinstance(modules[0], Transformer):
         raise UserError(

@@ -287,9 +287,10 @@ def model_prompts(query_prefix: str, passage_prefix: str) -> dict[str, str]:
 def encoder(model_path: str | Path, params, language: str):
     """The checkpoint wrapped for mteb, with the prefixes and a name for its result files."""
     from mteb.models import SentenceTransformerEncoderWrapper
-    from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(model_path))  # a Path object raised TypeError
+    from bootstrap_embeddings.base_models import load_sentence_transformer
+
+    model = load_sentence_transformer(model_path)
     prompts = model_prompts(params.embedder.query_prefix, params.embedder.passage_prefix)
     with warnings.catch_warnings():
         # mteb warns that these prompts replace the checkpoint's saved ones: that is the point

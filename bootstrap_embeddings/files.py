@@ -101,39 +101,56 @@ def _swap_into_place(new: Path, path: Path) -> None:
 
 
 @contextlib.contextmanager
+def _parents_of(path: Path) -> Iterator[None]:
+    """Create `path`'s missing parent folders; remove them again if the block fails.
+
+    A writer that fails must leave nothing behind, empty folders included.
+    """
+    missing = [p for p in path.parents if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty
+        raise
+
+
+@contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield an empty temporary directory that replaces `path` on success (`_swap_into_place`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; outputs are for everyone to read
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _swap_into_place(tmp, path)
+    with _parents_of(path):
+        remove_stale_temporaries(path)
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private; outputs are for everyone to read
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _swap_into_place(tmp, path)
 
 
 @contextlib.contextmanager
 def atomic_file(path: str | Path, mode: str = "w") -> Iterator:
     """Open a temporary sibling of `path` for writing; rename it over `path` on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; outputs are for everyone to read
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    os.replace(tmp, path)
+    with _parents_of(path):
+        remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; outputs are for everyone to read
+        try:
+            with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        os.replace(tmp, path)
 
 
 def write_json(path: str | Path, obj) -> None:
@@ -143,7 +160,14 @@ def write_json(path: str | Path, obj) -> None:
 
 
 def read_json(path: str | Path):
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A JSON file another stage wrote; a damaged one is a one-line error naming it."""
+    from bootstrap_embeddings.errors import UserError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not valid JSON ({err}); the file is damaged: re-run the "
+                        "stage that writes it") from None
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from bootstrap_embeddings.cli import TargetLanguage, stage_entry
 from bootstrap_embeddings.errors import UserError
-from bootstrap_embeddings.files import atomic_dir, read_jsonl, write_json
+from bootstrap_embeddings.files import atomic_dir, write_json
+from bootstrap_embeddings.rows import PairRow, read_rows
 from bootstrap_embeddings.tracking import tracked_run
 
 
@@ -16,9 +17,7 @@ def main(params, language: TargetLanguage) -> None:
     if not (model_dir / "modules.json").is_file():
         raise UserError(f"{model_dir}: no sentence-transformers model; "
                         "run the train_embedder stage first")
-    if not eval_file.is_file():
-        raise UserError(f"{eval_file}: no such file; run the prepare stage first")
-    rows = read_jsonl(eval_file)
+    rows = read_rows(eval_file, PairRow, written_by=f"prepare@{language}")
 
     from bootstrap_embeddings import evaluation  # imports mteb: after the cheap checks
 

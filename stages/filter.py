@@ -10,16 +10,16 @@ from bootstrap_embeddings import filters, strategies
 from bootstrap_embeddings.consistency import check_from_params
 from bootstrap_embeddings.cli import TargetLanguage, stage_entry
 from bootstrap_embeddings.errors import UserError
-from bootstrap_embeddings.files import atomic_dir, read_jsonl, write_json, write_jsonl
+from bootstrap_embeddings.files import atomic_dir, write_json, write_jsonl
+from bootstrap_embeddings.rows import TripletRow, read_rows
 from bootstrap_embeddings.tracking import tracked_run
 
 
 @stage_entry
 def main(params, language: TargetLanguage) -> None:
     source = Path("data/generated") / language / "triplets.jsonl"
-    if not source.is_file():
-        raise UserError(f"{source}: no such file; run the generate stage first")
-    rows = read_jsonl(source)
+    # empty for `base`, which trains nothing
+    rows = read_rows(source, TripletRow, written_by=f"generate@{language}", allow_empty=True)
     other = sorted({r.get("strategy") for r in rows} - {params.strategy}, key=str)
     if other:
         raise UserError(f"{source}: rows of strategy {other}, but params.yaml strategy is "

@@ -7,8 +7,7 @@ text. Every other language reads its prepared monolingual text.
 from pathlib import Path
 
 from bootstrap_embeddings.cli import AdapterLanguage, stage_entry
-from bootstrap_embeddings.errors import UserError
-from bootstrap_embeddings.files import read_jsonl
+from bootstrap_embeddings.rows import TextRow, read_rows
 
 ENGLISH_TEXT = Path("data/prepared/shared/eng_monolingual.jsonl")
 
@@ -23,11 +22,9 @@ def monolingual_file(language: str) -> Path:
 def main(params, language: AdapterLanguage) -> None:
     from bootstrap_embeddings.generator.adapters import describe, train_adapter_stage
 
-    source = monolingual_file(language)
-    if not source.is_file():
-        stage = "prepare_shared" if language == "eng" else f"prepare@{language}"
-        raise UserError(f"{source}: no such file; run the {stage} stage first")
-    rows = [{"text": r["text"]} for r in read_jsonl(source)]
+    stage = "prepare_shared" if language == "eng" else f"prepare@{language}"
+    rows = [{"text": r["text"]}
+            for r in read_rows(monolingual_file(language), TextRow, written_by=stage)]
     out = f"models/adapters/language_{language}"
     record = train_adapter_stage(
         params, "language_adapter", out, rows, completion_only=False, language=language

@@ -8,8 +8,7 @@ negative; the loss is on the answer only. At most training.max_examples rows are
 from pathlib import Path
 
 from bootstrap_embeddings.cli import AdapterKind, stage_entry
-from bootstrap_embeddings.errors import UserError
-from bootstrap_embeddings.files import read_jsonl
+from bootstrap_embeddings.rows import NliRow, read_rows
 
 NLI = Path("data/prepared/shared/nli.jsonl")
 KINDS = {"pos": ("entailment", "positive"), "neg": ("contradiction", "negative")}
@@ -21,13 +20,11 @@ def main(params, kind: AdapterKind) -> None:
     from bootstrap_embeddings.generator.prompts import nli_prompt
     from bootstrap_embeddings.languages import language_name
 
-    if not NLI.is_file():
-        raise UserError(f"{NLI}: no such file; run the prepare_shared stage first")
     relation, column = KINDS[kind]
     english = language_name("eng")
     rows = [
         {"prompt_text": nli_prompt(r["anchor"], relation, english), "completion": r[column]}
-        for r in read_jsonl(NLI)
+        for r in read_rows(NLI, NliRow, written_by="prepare_shared")
     ]
     out = f"models/adapters/task_{kind}"
     record = train_adapter_stage(params, f"task_adapter_{kind}", out, rows, completion_only=True)

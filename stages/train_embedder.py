@@ -14,7 +14,8 @@ from bootstrap_embeddings import base_models, embedder, strategies
 from bootstrap_embeddings.cli import TargetLanguage, stage_entry
 from bootstrap_embeddings.distributed import is_main_process
 from bootstrap_embeddings.errors import UserError
-from bootstrap_embeddings.files import atomic_dir, read_json, read_jsonl, write_json
+from bootstrap_embeddings.files import atomic_dir, read_json, write_json
+from bootstrap_embeddings.rows import TripletRow, read_rows
 from bootstrap_embeddings.filters import summarise_card
 from bootstrap_embeddings.tracking import tracked_run
 
@@ -26,9 +27,8 @@ def _read_triplets(strategy: str, triplets_dir: Path, limit: int | None, seed: i
     if not strategies.get(strategy).trains:
         return []
     path = triplets_dir / "triplets.jsonl"
-    if not path.is_file():
-        raise UserError(f"{path}: no such file; run the filter stage first")
-    triplets = read_jsonl(path)
+    triplets = read_rows(path, TripletRow, written_by=f"filter@{triplets_dir.name}",
+                         allow_empty=True)
     if not triplets:
         raise UserError(f"{path}: no triplets to train on for strategy {strategy!r}; "
                         f"see {triplets_dir / 'card.md'}")

@@ -5,8 +5,7 @@ an English entailment (pos) or contradiction (neg), trained on data/xl_lora/<kin
 from pathlib import Path
 
 from bootstrap_embeddings.cli import AdapterKind, stage_entry
-from bootstrap_embeddings.errors import UserError
-from bootstrap_embeddings.files import read_jsonl
+from bootstrap_embeddings.rows import PromptRow, read_rows
 
 DATA = Path("data/xl_lora")
 
@@ -15,12 +14,10 @@ DATA = Path("data/xl_lora")
 def main(params, kind: AdapterKind) -> None:
     from bootstrap_embeddings.generator.adapters import describe, train_adapter_stage
 
-    source = DATA / f"{kind}.jsonl"
-    if not source.is_file():
-        raise UserError(f"{source}: no such file; run the xl_lora_data stage first")
+    rows = read_rows(DATA / f"{kind}.jsonl", PromptRow, written_by="xl_lora_data")
     out = f"models/adapters/xl_lora_{kind}"
     record = train_adapter_stage(
-        params, f"xl_lora_adapter_{kind}", out, read_jsonl(source), completion_only=True
+        params, f"xl_lora_adapter_{kind}", out, rows, completion_only=True
     )
     print(describe(f"xl_lora_{kind}", record))
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from bootstrap_embeddings.cli import stage_entry
 from bootstrap_embeddings.distributed import is_main_process
 from bootstrap_embeddings.errors import UserError
-from bootstrap_embeddings.files import atomic_dir, read_jsonl, write_json, write_jsonl
+from bootstrap_embeddings.files import atomic_dir, write_json, write_jsonl
+from bootstrap_embeddings.rows import XlParallelRow, read_rows
 from bootstrap_embeddings.tracking import tracked_run
 from bootstrap_embeddings.base_models import BASE_GENERATOR
 from bootstrap_embeddings.generator.generation import discard_partial, partial_path
@@ -27,9 +28,7 @@ def main(params) -> None:
     from bootstrap_embeddings.generator.generation import generation_fingerprint
     from bootstrap_embeddings.generator.xl_lora import english_sides, task_recipe, xl_lora_rows
 
-    if not PARALLEL.is_file():
-        raise UserError(f"{PARALLEL}: no such file; run the prepare_shared stage first")
-    parallel = read_jsonl(PARALLEL)
+    parallel = read_rows(PARALLEL, XlParallelRow, written_by="prepare_shared")
     recipe = task_recipe()
     for path in recipe["adapters"].values():
         if not (Path(path) / "adapter_config.json").is_file():

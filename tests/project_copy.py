@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import json
+
 import yaml
 
 from conftest import REPO, deep_merge
@@ -95,3 +97,36 @@ def stages_run(output: str) -> set[str]:
     """The stages DVC says it ran ("Running stage 'X':") in a command's output."""
     return {line.split("'")[1] for line in output.splitlines()
             if line.startswith("Running stage '")}
+
+
+def pipeline_paths(root: Path) -> tuple[list[str], list[str]]:
+    """(every output, every dep) of the resolved pipeline (foreach and matrix expanded)."""
+    out = run([sys.executable, "-c",
+               "import json; from dvc.repo import Repo\n"
+               "stages = Repo('.').index.stages\n"
+               "print(json.dumps([sorted({str(o.def_path) for s in stages for o in s.outs}),"
+               "sorted({str(d.def_path) for s in stages for d in s.deps})]))"], root)
+    outs, deps = json.loads(out.strip().splitlines()[-1])
+    return outs, deps
+
+
+def _stand_in(path: Path) -> None:
+    if path.suffix:  # a file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("stand-in\n")
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "stand-in").write_text("stand-in\n")
+
+
+def commit_stand_in_outputs(root: Path) -> Path:
+    """A stand-in file for every output of the pipeline, committed to dvc.lock: every stage
+    is then up to date, in seconds, so a test can watch what one change makes DVC do."""
+    outs, deps = pipeline_paths(root)
+    for out in outs:
+        _stand_in(root / out)
+    for dep in deps:  # files inside a directory output (data/prepared/hau/anchors.jsonl)
+        if not (root / dep).exists():
+            _stand_in(root / dep)
+    run(["dvc", "commit", "-f", "-q"], root)
+    return root

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import pytest
 
-from project_copy import copy_project, run, stage_env
+from project_copy import commit_stand_in_outputs, copy_project, run, stage_env
 from scripts import code_deps
 
 # a library module used by some stages and not others
@@ -36,44 +37,11 @@ def test_every_exempt_module_says_why():
         assert len(why) > 20, path
 
 
-def sys_executable() -> str:
-    import sys
-
-    return sys.executable
-
-
-def _pipeline_paths(root) -> tuple[list[str], list[str]]:
-    """(every output, every dep) of the resolved pipeline (foreach and matrix expanded)."""
-    out = run([sys_executable(), "-c",
-               "import json; from dvc.repo import Repo\n"
-               "stages = Repo('.').index.stages\n"
-               "print(json.dumps([sorted({str(o.def_path) for s in stages for o in s.outs}),"
-               "sorted({str(d.def_path) for s in stages for d in s.deps})]))"], root)
-    outs, deps = json.loads(out.strip().splitlines()[-1])
-    return outs, deps
-
-
-def _stand_in(path) -> None:
-    if path.suffix:  # a file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("stand-in\n")
-    else:
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "stand-in").write_text("stand-in\n")
-
-
 @pytest.mark.integration
 def test_editing_a_library_module_changes_exactly_the_stages_that_import_it(tmp_path):
     """Committed stand-in outputs for every stage, then one edit: `dvc status` must name the
     stages whose import closure holds the edited file, and no other."""
-    root = copy_project(tmp_path / "repo", {})
-    outs, deps = _pipeline_paths(root)
-    for out in outs:
-        _stand_in(root / out)
-    for dep in deps:  # files inside a directory output (data/prepared/hau/anchors.jsonl)
-        if not (root / dep).exists():
-            _stand_in(root / dep)
-    run(["dvc", "commit", "-f", "-q"], root)
+    root = commit_stand_in_outputs(copy_project(tmp_path / "repo", {}))
     assert json.loads(run(["dvc", "status", "--json"], root)) == {}
 
     with open(root / EDITED, "a", encoding="utf-8") as fh:
@@ -101,7 +69,7 @@ def test_the_checker_exits_1_and_names_the_stage_when_dvc_yaml_is_stale(tmp_path
     dvc = (code_deps.ROOT / "dvc.yaml").read_text()
     (tmp_path / "dvc.yaml").write_text(dvc.replace("        - stages/filter.py\n", "", 1))
     assert code_deps.differences(tmp_path) == {"filter": (["stages/filter.py"], [])}
-    done = subprocess.run([sys_executable(), "-m", "scripts.code_deps", "--root", str(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "scripts.code_deps", "--root", str(tmp_path)],
                           cwd=code_deps.ROOT, env=stage_env(code_deps.ROOT),
                           capture_output=True, text=True)
     assert done.returncode == 1

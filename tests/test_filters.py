@@ -15,7 +15,8 @@ HIN = "प्रत्येक व्यक्ति को जीवन का
 
 
 def triplet(anchor=HAU, positive="Everyone may live.", negative="Nobody may live.", **extra):
-    return {"anchor": anchor, "positive": positive, "negative": negative, "strategy": "xl_lora",
+    return {"id": "a01", "anchor": anchor, "positive": positive, "negative": negative,
+            "strategy": "xl_lora",
             "language": "hau", "generator": "models/base/generator",
             "adapter_pos": "models/adapters/xl_lora_pos",
             "adapter_neg": "models/adapters/xl_lora_neg",

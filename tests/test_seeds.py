@@ -31,6 +31,6 @@ def test_every_random_stage_declares_the_seed_param():
 def test_every_stage_is_classified():
     """A new stage must be listed above (and declare `seed`) or here, as deterministic."""
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    deterministic = {"base_generator", "base_embedder", "sources", "compose", "setup_xl_lora",
-                     "filter", "evaluate", "report"}
+    deterministic = {"check_params", "base_generator", "base_embedder", "sources", "compose",
+                     "setup_xl_lora", "filter", "evaluate", "report"}
     assert set(stages) == set(RANDOM_STAGES) | deterministic

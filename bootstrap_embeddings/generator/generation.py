@@ -316,7 +316,6 @@ def generate_completions(
     from bootstrap_embeddings.generator.loading import load_generator, resolve_quantization
 
     partial_path = Path(partial_path)
-    partial_path.parent.mkdir(parents=True, exist_ok=True)
     batches = [items[i : i + gen.batch_size] for i in range(0, len(items), gen.batch_size)]
     expected = {
         (r, b): [it["id"] for it in batch] for r in relations for b, batch in enumerate(batches)
@@ -348,6 +347,7 @@ def generate_completions(
         )
         cast = getattr(torch, dtype_name) if merge and dtype_name else None
         models = AdaptedModels(base, adapters, merge, cast)
+        own_file.parent.mkdir(parents=True, exist_ok=True)  # once the model has loaded
         with open(own_file, "a", encoding="utf-8") as fh, tqdm(
             total=resumed + len(mine), initial=resumed, desc="generate", unit="batch"
         ) as bar:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from bootstrap_embeddings.errors import UserError
+from bootstrap_embeddings.errors import UserError, checkpoint_errors
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,8 @@ def load_generator(
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    with checkpoint_errors(path, "generator checkpoint"):
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
 
     if used == "8bit":
         logging.getLogger("bitsandbytes.autograd._functions").addFilter(_INT8_CAST_FILTER)

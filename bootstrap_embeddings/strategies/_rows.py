@@ -53,7 +53,7 @@ def generated_triplets(params, language: str, recipe: dict) -> Iterator[tuple[li
         resolve_generator_path,
     )
     from bootstrap_embeddings.distributed import is_main_process
-    from bootstrap_embeddings.files import read_jsonl
+    from bootstrap_embeddings.rows import AnchorRow, read_rows
     from bootstrap_embeddings.generator.generation import (
         discard_partial,
         generate_triplets,
@@ -61,8 +61,8 @@ def generated_triplets(params, language: str, recipe: dict) -> Iterator[tuple[li
         partial_path,
     )
 
-    anchors = read_jsonl(require(Path("data/prepared") / language / "anchors.jsonl",
-                                 f"prepare@{language}"))
+    anchors = read_rows(Path("data/prepared") / language / "anchors.jsonl", AnchorRow,
+                        written_by=f"prepare@{language}")
     base = resolve_generator_path(BASE_GENERATOR)
     gen, quant, seed = params.generator.generation, params.generator.quantization, params.seed
     partial = partial_path(generation_fingerprint(base, recipe, anchors, gen, quant, seed))

@@ -15,10 +15,11 @@ def build_recipe(language: str, inputs: RecipeInputs) -> dict:
 
 
 def read_rows(recipe: dict) -> list[dict]:
-    from bootstrap_embeddings.files import read_jsonl
+    from bootstrap_embeddings.rows import NliRow, read_rows
 
+    rows = read_rows(recipe["triplets"], NliRow, written_by="prepare_shared")
     return [{"id": r.get("id", f"nli-{i}"), **{k: r[k] for k in ("anchor", "positive", "negative")}}
-            for i, r in enumerate(read_jsonl(recipe["triplets"]))]
+            for i, r in enumerate(rows)]
 
 
 STRATEGY = Strategy(

@@ -6,7 +6,7 @@ import random
 
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.strategies import RecipeInputs, Strategy
-from bootstrap_embeddings.strategies._rows import generated_triplets, require
+from bootstrap_embeddings.strategies._rows import generated_triplets
 
 
 def choose_shots(nli_rows: list[dict], k: int, seed: int, language: str) -> list[dict]:
@@ -29,9 +29,9 @@ def choose_shots(nli_rows: list[dict], k: int, seed: int, language: str) -> list
 
 
 def build_recipe(language: str, inputs: RecipeInputs) -> dict:
-    from bootstrap_embeddings.files import read_jsonl
+    from bootstrap_embeddings.rows import NliRow, read_rows
 
-    nli = read_jsonl(require(inputs.nli_path, "prepare_shared"))
+    nli = read_rows(inputs.nli_path, NliRow, written_by="prepare_shared")
     return {"adapters": None, "shots": choose_shots(nli, inputs.shots, inputs.seed, language)}
 
 

@@ -15,11 +15,12 @@ def build_recipe(language: str, inputs: RecipeInputs) -> dict:
 
 
 def read_rows(recipe: dict) -> list[dict]:
-    from bootstrap_embeddings.files import read_jsonl
+    from bootstrap_embeddings.rows import PairRow, read_rows
 
     # train_pairs.jsonl: {id, text (target language), english}
+    pairs = read_rows(recipe["triplets"], PairRow, written_by=f"prepare@{recipe['language']}")
     return [{"id": r["id"], "anchor": r["text"], "positive": r["english"], "negative": None}
-            for r in read_jsonl(recipe["triplets"])]
+            for r in pairs]
 
 
 STRATEGY = Strategy(
