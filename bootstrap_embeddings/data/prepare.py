@@ -15,13 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bootstrap_embeddings.config import Params
-from bootstrap_embeddings.data.tables import (
-    anchor_texts,
-    monolingual_texts,
-    nli_triplets,
-    parallel_pairs,
-)
-from bootstrap_embeddings.data.udhr import ENGLISH, align, normalise, open_udhr, split_sentences
+from bootstrap_embeddings.data.tables import LanguageTables, nli_triplets
+from bootstrap_embeddings.data.udhr import ENGLISH, normalise, open_udhr, split_sentences
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, write_json, write_jsonl
 
@@ -79,17 +74,10 @@ def _sample(rows: list[dict], n: int, seed: int, purpose: str) -> list[dict]:
     return [rows[i] for i in keep]
 
 
-def held_out_pairs(
-    params: Params, lang: str, language_key: str = "languages"
-) -> tuple[list[dict], dict]:
-    """{id, text, english} aligned segments of the held-out articles, and the declaration used."""
-    data = params.data
-    archive = open_udhr(data.udhr_archive)
-    declaration, why = archive.choose(lang, data.udhr_variants, language_key)
-    segments = align(archive.english, declaration, only_articles=set(data.held_out_articles))
-    rows = [{"id": s.id, "text": s.text, "english": s.english} for s in segments]
-    info = {"declaration": declaration.info.code, "name": declaration.info.name, "chosen_by": why}
-    return rows, info
+def language_tables(params: Params, lang: str, language_key: str = "languages") -> LanguageTables:
+    """The language's text in every role, its UDHR declaration chosen once."""
+    return LanguageTables(params.data, lang, frozenset(params.data.held_out_articles),
+                          language_key)
 
 
 def _english_held_out(params: Params) -> list[str]:
@@ -103,25 +91,24 @@ def prepare_language(params: Params, lang: str) -> Prepared:
     """anchors, monolingual text, training pairs and the evaluation split of one language."""
     data, seed = params.data, params.seed
     held_out = set(data.held_out_articles)
-    evaluation, udhr_info = held_out_pairs(params, lang)
+    tables = language_tables(params, lang)
+    evaluation = tables.held_out_pairs()
     if not evaluation:
         raise UserError(
             f"languages: {lang}: no paragraph of the held-out UDHR articles "
             f"(data.held_out_articles) aligns with English, so it cannot be evaluated"
         )
     guard = LeakGuard([r["text"] for r in evaluation] + _english_held_out(params))
-    anchors = guard.clean("anchors", anchor_texts(data.anchors, data, lang, held_out), ("text",))
+    anchors = guard.clean("anchors", tables.anchors(), ("text",))
     anchors = _sample(
         _unique(anchors, ("text",)), data.anchors_per_language, seed, f"anchors:{lang}"
     )
-    monolingual = guard.clean(
-        "monolingual", monolingual_texts(data.monolingual, data, lang, held_out), ("text",)
-    )
+    monolingual = guard.clean("monolingual", tables.monolingual(), ("text",))
     monolingual = _sample(
         _unique(monolingual, ("text",)), data.monolingual_per_language, seed, f"monolingual:{lang}"
     )
-    pairs = parallel_pairs(data.parallel, data, lang, held_out)
-    pairs = _unique(guard.clean("train_pairs", pairs, ("text", "english")), ("text", "english"))
+    pairs = guard.clean("train_pairs", tables.parallel(), ("text", "english"))
+    pairs = _unique(pairs, ("text", "english"))
     files = {
         "anchors.jsonl": anchors,
         "monolingual.jsonl": monolingual,
@@ -130,7 +117,7 @@ def prepare_language(params: Params, lang: str) -> Prepared:
     }
     manifest = {
         "language": lang,
-        "udhr": udhr_info,
+        "udhr": tables.udhr_info(),
         "held_out_articles": sorted(held_out),
         "seed": seed,
         "sources": _sources(data, ("anchors", "monolingual", "parallel")),
@@ -154,19 +141,20 @@ def prepare_shared(params: Params) -> Prepared:
     data, seed = params.data, params.seed
     held_out = set(data.held_out_articles)
     # English held-out text, and the targets' own: a shared row must match neither
-    target_texts = [r["text"] for lang in params.languages for r in held_out_pairs(params, lang)[0]]
+    target_texts = [r["text"] for lang in params.languages
+                    for r in language_tables(params, lang).held_out_pairs()]
     guard = LeakGuard(_english_held_out(params) + target_texts)
 
     nli = guard.clean("nli", nli_triplets(data.nli, data, seed), ("anchor", "positive", "negative"))
     nli = _unique(nli, ("anchor", "positive", "negative"))
-    english = monolingual_texts(data.monolingual, data, ENGLISH, held_out)
+    english = language_tables(params, ENGLISH).monolingual()
     english = _unique(guard.clean("eng_monolingual", english, ("text",)), ("text",))
     english = _sample(english, data.monolingual_per_language, seed, "monolingual:eng")
 
-    parallel, per_language = [], {}
+    parallel, per_language, chosen = [], {}, {}
     for lang in xl_lora_languages(params):
-        pairs = parallel_pairs(data.parallel, data, lang, held_out, language_key=XL_KEY)
-        pairs = guard.clean(f"xl_parallel:{lang}", pairs, ("text", "english"))
+        tables = language_tables(params, lang, language_key=XL_KEY)
+        pairs = guard.clean(f"xl_parallel:{lang}", tables.parallel(), ("text", "english"))
         pairs = _unique(pairs, ("text", "english"))
         pairs = _sample(pairs, data.xl_lora_pairs_per_language, seed, f"xl_parallel:{lang}")
         parallel += [
@@ -174,6 +162,8 @@ def prepare_shared(params: Params) -> Prepared:
             for p in pairs
         ]
         per_language[lang] = len(pairs)
+        if data.parallel.kind == "udhr":
+            chosen[lang] = tables.udhr_info()
     if not parallel:
         raise UserError(
             "data.xl_lora_languages: no language is left once the target languages "
@@ -192,11 +182,7 @@ def prepare_shared(params: Params) -> Prepared:
         ),
         "dropped_for_sharing_a_sentence_with_eval": guard.dropped,
     }
-    if data.parallel.kind == "udhr":
-        archive = open_udhr(data.udhr_archive)
-        chosen = {lang: archive.choose(lang, data.udhr_variants, XL_KEY) for lang in per_language}
-        manifest["udhr"] = {
-            lang: {"declaration": declaration.info.code, "chosen_by": why}
-            for lang, (declaration, why) in chosen.items()
-        }
+    if chosen:
+        manifest["udhr"] = {lang: {k: info[k] for k in ("declaration", "chosen_by")}
+                            for lang, info in chosen.items()}
     return Prepared(files, manifest)

@@ -1,18 +1,27 @@
 """Tables of text from any `Source`: hub datasets, local files, and the embedded UDHR / WordNet.
 
-`load_table` reads a `hf` or `file` source into rows with our field names; the
-`nli_triplets`, `anchor_texts`, `monolingual_texts` and `parallel_pairs` functions are
-what `prepare` calls, and dispatch on the source's kind. In a source's `name`,
+`load_table` reads a `hf` or `file` source into rows with our field names;
+`nli_triplets` (English, shared) and `LanguageTables` (one language's anchors, running
+text, pairs and held-out split) are what `prepare` calls, and dispatch on the source's
+kind, one reader per source kind and role. In a source's `name`,
 `config`, `path` and `filter` values, `{lang}` stands for the language being loaded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from bootstrap_embeddings.config import DataParams, Source
-from bootstrap_embeddings.data.udhr import ENGLISH, align, open_udhr, split_sentences
+from bootstrap_embeddings.data.udhr import (
+    ENGLISH,
+    Declaration,
+    align,
+    open_udhr,
+    split_sentences,
+)
 from bootstrap_embeddings.data.wordnet_nli import build_nli_triplets
 from bootstrap_embeddings.errors import UserError
 
@@ -121,70 +130,82 @@ def nli_triplets(source: Source, data: DataParams, seed: int, key: str = "data.n
     return [{"relation": "nli"} | row for row in rows]  # a real NLI set: no lexical relation
 
 
-def anchor_texts(
-    source: Source,
-    data: DataParams,
-    lang: str,
-    held_out: set[int],
-    key: str = "data.anchors",
-    language_key: str = "languages",
-) -> list[dict]:
-    """{id, text} target-language sentences; UDHR ones come from outside `held_out` articles."""
-    if source.kind == "udhr":
-        declaration, _ = open_udhr(data.udhr_archive).choose(lang, data.udhr_variants, language_key)
-        rows = [
-            {"id": f"a{article:02d}p{p:02d}s{s:02d}", "text": sentence}
-            for article, p, text in declaration.paragraphs(exclude_articles=held_out)
-            for s, sentence in enumerate(split_sentences(text))
+@dataclass(frozen=True)
+class LanguageTables:
+    """One language's text in each role (anchors, running text, pairs with English), read
+    from the role's source, resolved once: the UDHR declaration of the language is chosen
+    once (`data.udhr_variants`, else `UdhrArchive.choose`'s rule) and every UDHR role
+    reads that one. UDHR rows come from outside the `held_out` articles.
+
+    `language_key` names the params key the language came from, for error messages
+    (`languages`, or `data.xl_lora_languages` for XL-LoRA's premise languages).
+    """
+
+    data: DataParams
+    language: str
+    held_out: frozenset[int]
+    language_key: str = "languages"
+
+    @cached_property
+    def udhr_choice(self) -> tuple[Declaration, str]:
+        """The declaration read for this language, and why it was chosen."""
+        archive = open_udhr(self.data.udhr_archive)
+        if self.language == ENGLISH:
+            return archive.english, "English is the other side of every pair"
+        return archive.choose(self.language, self.data.udhr_variants, self.language_key)
+
+    @property
+    def declaration(self) -> Declaration:
+        return self.udhr_choice[0]
+
+    def anchors(self, key: str = "data.anchors") -> list[dict]:
+        """{id, text} sentences in the language, to generate from."""
+        source = self.data.anchors
+        if source.kind == "udhr":
+            rows = [
+                {"id": f"a{article:02d}p{p:02d}s{s:02d}", "text": sentence}
+                for article, p, text in self.declaration.paragraphs(exclude_articles=self.held_out)
+                for s, sentence in enumerate(split_sentences(text))
+            ]
+            return _cap(rows, source)
+        if source.kind == "wordnet":
+            raise _wrong_kind(source, key, "target-language text")
+        rows = load_table(source, ("text",), key, self.language, optional=("id",))
+        return [{"id": str(row.get("id", i)), "text": row["text"]} for i, row in enumerate(rows)]
+
+    def monolingual(self, key: str = "data.monolingual") -> list[dict]:
+        """{text} rows of running text in the language (UDHR: paragraphs)."""
+        source = self.data.monolingual
+        if source.kind == "udhr":
+            paragraphs = self.declaration.paragraphs(exclude_articles=self.held_out)
+            return _cap([{"text": t} for _, _, t in paragraphs], source)
+        if source.kind == "wordnet":
+            raise _wrong_kind(source, key, "running text")
+        return load_table(source, ("text",), key, self.language)
+
+    def parallel(self, key: str = "data.parallel") -> list[dict]:
+        """{id, text, english} pairs of the language and English (UDHR: aligned segments)."""
+        source = self.data.parallel
+        if source.kind == "udhr":
+            english = open_udhr(self.data.udhr_archive).english
+            segments = align(english, self.declaration, exclude_articles=self.held_out)
+            return _cap([{"id": s.id, "text": s.text, "english": s.english} for s in segments],
+                        source)
+        if source.kind == "wordnet":
+            raise _wrong_kind(source, key, "parallel text")
+        rows = load_table(source, ("text", "english"), key, self.language, optional=("id",))
+        return [
+            {"id": str(row.get("id", i)), "text": row["text"], "english": row["english"]}
+            for i, row in enumerate(rows)
         ]
-        return _cap(rows, source)
-    if source.kind == "wordnet":
-        raise _wrong_kind(source, key, "target-language text")
-    rows = load_table(source, ("text",), key, lang, optional=("id",))
-    return [{"id": str(row.get("id", i)), "text": row["text"]} for i, row in enumerate(rows)]
 
+    def held_out_pairs(self) -> list[dict]:
+        """{id, text, english} aligned segments of the held-out articles: the evaluation split."""
+        english = open_udhr(self.data.udhr_archive).english
+        segments = align(english, self.declaration, only_articles=set(self.held_out))
+        return [{"id": s.id, "text": s.text, "english": s.english} for s in segments]
 
-def monolingual_texts(
-    source: Source,
-    data: DataParams,
-    lang: str,
-    held_out: set[int],
-    key: str = "data.monolingual",
-    language_key: str = "languages",
-) -> list[dict]:
-    """{text} rows of running text in `lang` (UDHR: paragraphs outside `held_out`)."""
-    if source.kind == "udhr":
-        archive = open_udhr(data.udhr_archive)
-        declaration = (
-            archive.english
-            if lang == ENGLISH
-            else archive.choose(lang, data.udhr_variants, language_key)[0]
-        )
-        rows = [{"text": t} for _, _, t in declaration.paragraphs(exclude_articles=held_out)]
-        return _cap(rows, source)
-    if source.kind == "wordnet":
-        raise _wrong_kind(source, key, "running text")
-    return load_table(source, ("text",), key, lang)
-
-
-def parallel_pairs(
-    source: Source,
-    data: DataParams,
-    lang: str,
-    held_out: set[int],
-    key: str = "data.parallel",
-    language_key: str = "languages",
-) -> list[dict]:
-    """{id, text, english} pairs of `lang` and English (UDHR: aligned, outside `held_out`)."""
-    if source.kind == "udhr":
-        archive = open_udhr(data.udhr_archive)
-        declaration, _ = archive.choose(lang, data.udhr_variants, language_key)
-        segments = align(archive.english, declaration, exclude_articles=held_out)
-        return _cap([{"id": s.id, "text": s.text, "english": s.english} for s in segments], source)
-    if source.kind == "wordnet":
-        raise _wrong_kind(source, key, "parallel text")
-    rows = load_table(source, ("text", "english"), key, lang, optional=("id",))
-    return [
-        {"id": str(row.get("id", i)), "text": row["text"], "english": row["english"]}
-        for i, row in enumerate(rows)
-    ]
+    def udhr_info(self) -> dict:
+        declaration, why = self.udhr_choice
+        return {"declaration": declaration.info.code, "name": declaration.info.name,
+                "chosen_by": why}
