@@ -154,9 +154,9 @@ def generation_fingerprint(
 def generation_dtype(quantization: str) -> str | None:
     """bf16 on a CPU that computes it natively (AVX512-BF16 / AMX), else the loader's default.
 
-    There gemma-3-270m's generate runs about 2x faster in bf16 than in fp32
-    (ENVIRONMENT.md); a CPU without native bf16 emulates it and is far slower. GPUs
-    load in bf16 anyway, and quantized models compute in their own compute dtype.
+    A CPU without native bf16 emulates it (about 100x slower than fp32 on the 2-core
+    AVX2 machines this project is developed on), so fp32 is used there. GPUs load in
+    bf16 anyway, and quantized models compute in their own compute dtype.
     """
     import torch
 
