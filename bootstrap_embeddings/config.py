@@ -150,8 +150,9 @@ class GeneratorParams(Strict):
 class ConsistencyParams(Strict):
     """Encoder-scored consistency filter on generated triplets (see filters.py).
 
-    Keep a triplet only if cos(anchor, positive) >= min_similarity and
-    cos(anchor, positive) - cos(anchor, negative) >= min_margin. XL-LoRA triplets are
+    Keep a triplet only if min_similarity <= cos(anchor, positive) <= max_similarity and
+    cos(anchor, positive) - cos(anchor, negative) >= min_margin; above max_similarity the
+    positive is a near-copy of the anchor, not a paraphrase or translation. XL-LoRA triplets are
     scored cross-lingually (target anchor, English positive and negative). The defaults
     come from scripts/calibrate_consistency.py on data no evaluation uses (README).
     """
@@ -160,6 +161,7 @@ class ConsistencyParams(Strict):
     # "base": the base embedder (models/base/embedder); otherwise a local path or hub id
     encoder: str = "base"
     min_similarity: float = Field(default=0.86, ge=-1, le=1)
+    max_similarity: float = Field(default=1.0, ge=-1, le=1)
     min_margin: float = Field(default=-0.02, ge=-2, le=2)
     # Round trip: the base generator answers each positive in the anchor's language
     # (greedy); keep the triplet if that answer is this close to the anchor. Costs a
@@ -167,6 +169,13 @@ class ConsistencyParams(Strict):
     round_trip: bool = False
     min_round_trip_similarity: float = Field(default=0.8, ge=-1, le=1)
     batch_size: int = Field(default=64, gt=0)
+
+
+    @model_validator(mode="after")
+    def _similarity_bounds(self) -> ConsistencyParams:
+        if self.max_similarity <= self.min_similarity:
+            raise ValueError("max_similarity must be greater than min_similarity")
+        return self
 
 
 class FilterParams(Strict):

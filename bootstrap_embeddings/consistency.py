@@ -4,8 +4,11 @@ A small generator writes many wrong positives, and wrong positives are what hurt
 finetuned embedder. A multilingual encoder (by default the base embedder) scores every
 triplet; a triplet is kept when
 
-    cos(anchor, positive) >= min_similarity   and
+    min_similarity <= cos(anchor, positive) <= max_similarity   and
     cos(anchor, positive) - cos(anchor, negative) >= min_margin
+
+(above max_similarity the positive is a near-copy of the anchor: a few words changed,
+or the anchor left untranslated, which a similarity floor alone rewards)
 
 For XL-LoRA the positive and negative are English and the anchor is not: the same
 check is then a cross-lingual one, which is what a multilingual encoder is trained for.
@@ -43,16 +46,22 @@ class Scores:
         return None if self.negative is None else self.positive - self.negative
 
 
-def passes(score: Scores, min_similarity: float, min_margin: float) -> bool:
+REASONS = ("similarity", "near_copy", "margin", "round_trip")
+
+
+def passes(score: Scores, min_similarity: float, min_margin: float,
+           max_similarity: float = 1.0) -> bool:
     """The similarity and margin test (the round trip is checked separately)."""
-    return failure(score, min_similarity, min_margin) is None
+    return failure(score, min_similarity, min_margin, max_similarity=max_similarity) is None
 
 
 def failure(score: Scores, min_similarity: float, min_margin: float,
-            min_round_trip: float | None = None) -> str | None:
-    """Why a triplet fails the check ("similarity", "margin", "round_trip"), or None."""
+            min_round_trip: float | None = None, max_similarity: float = 1.0) -> str | None:
+    """Why a triplet fails the check (one of REASONS), or None."""
     if score.positive < min_similarity:
         return "similarity"
+    if score.positive > max_similarity:
+        return "near_copy"
     if score.margin is not None and score.margin < min_margin:
         return "margin"
     if min_round_trip is not None and score.round_trip is not None \
@@ -89,6 +98,7 @@ class ConsistencyCheck:
     min_margin: float
     encode_anchor: Encode
     encode_other: Encode
+    max_similarity: float = 1.0
     # rows -> the generator's answer to each positive, in the anchor's language; None: off
     round_trip: Callable[[Sequence[dict]], list[str]] | None = None
     min_round_trip_similarity: float | None = None
@@ -99,7 +109,7 @@ class ConsistencyCheck:
         if self.round_trip is not None:
             # only for the triplets that pass the cheap test: generation is the costly part
             todo = [i for i, s in enumerate(self.scores)
-                    if passes(s, self.min_similarity, self.min_margin)]
+                    if passes(s, self.min_similarity, self.min_margin, self.max_similarity)]
             if todo:
                 back = self.round_trip([rows[i] for i in todo])
                 anchors = self.encode_anchor([rows[i]["anchor"] for i in todo])
@@ -111,7 +121,7 @@ class ConsistencyCheck:
 
     def why_not(self, score: Scores) -> str | None:
         min_rt = self.min_round_trip_similarity if self.round_trip is not None else None
-        return failure(score, self.min_similarity, self.min_margin, min_rt)
+        return failure(score, self.min_similarity, self.min_margin, min_rt, self.max_similarity)
 
     def summary(self) -> dict:
         pos = [s.positive for s in self.scores]
@@ -120,15 +130,16 @@ class ConsistencyCheck:
         round_trip = [s.round_trip for s in self.scores if s.round_trip is not None]
         return {
             "min_similarity": self.min_similarity,
+            "max_similarity": self.max_similarity,
             "min_margin": self.min_margin,
             "min_round_trip_similarity": (self.min_round_trip_similarity
                                           if self.round_trip is not None else None),
             "n_scored": len(self.scores),
-            "removed_by": {k: reasons.count(k) for k in ("similarity", "margin", "round_trip")},
+            "removed_by": {k: reasons.count(k) for k in REASONS},
             "mean_positive_similarity": _mean(pos),
             "mean_margin": _mean(margins),
             "mean_round_trip_similarity": _mean(round_trip),
-            "threshold_counts": threshold_counts(self.scores),
+            "threshold_counts": threshold_counts(self.scores, self.max_similarity),
         }
 
 
@@ -136,10 +147,11 @@ def _mean(values: Sequence[float]) -> float | None:
     return round(float(np.mean(values)), 4) if values else None
 
 
-def threshold_counts(scores: Sequence[Scores]) -> list[dict]:
+def threshold_counts(scores: Sequence[Scores], max_similarity: float = 1.0) -> list[dict]:
     """How many of the scored triplets each (min_similarity, min_margin) would keep."""
     return [
-        {"min_similarity": t, "min_margin": m, "kept": sum(passes(s, t, m) for s in scores)}
+        {"min_similarity": t, "min_margin": m,
+         "kept": sum(passes(s, t, m, max_similarity) for s in scores)}
         for t in SIMILARITY_GRID for m in MARGIN_GRID
     ]
 
@@ -192,7 +204,7 @@ def check_from_params(params, language: str) -> ConsistencyCheck:
                               language, params.generator.generation,
                               params.generator.quantization, seed=0)  # greedy: no draws
     return ConsistencyCheck(cfg.min_similarity, cfg.min_margin, encode_anchor, encode_other,
-                            round_trip=back,
+                            max_similarity=cfg.max_similarity, round_trip=back,
                             min_round_trip_similarity=cfg.min_round_trip_similarity)
 
 
@@ -226,17 +238,31 @@ def calibration_sets(pairs: Sequence[dict], seed: int) -> tuple[list[dict], list
     return right, wrong
 
 
+def near_copy(text: str, rng: random.Random) -> str:
+    """The text with one word dropped: a planted near-copy of an anchor (calibration)."""
+    words = text.split()
+    if len(words) < 3:
+        return text
+    del words[rng.randrange(len(words))]
+    return " ".join(words)
+
+
 def best_threshold(right: Sequence[float], wrong: Sequence[float],
-                   candidates: Sequence[float]) -> tuple[float, float]:
+                   candidates: Sequence[float], upper: bool = False) -> tuple[float, float]:
     """The candidate with the best balanced accuracy (mean of the two recall rates).
 
-    Ties go to the lowest threshold: keep more data when the evidence does not say
-    a stricter cut is better.
+    A lower cut keeps values >= t; an upper cut (`upper`) keeps values <= t. Ties go to
+    the loosest cut: keep more data when the evidence does not say a stricter one is better.
     """
-    best, best_acc = candidates[0], -1.0
-    for t in candidates:
-        kept_right = sum(v >= t for v in right) / max(len(right), 1)
-        dropped_wrong = sum(v < t for v in wrong) / max(len(wrong), 1)
+    order = sorted(candidates, reverse=upper)
+    best, best_acc = order[0], -1.0
+    for t in order:
+        if upper:
+            kept_right = sum(v <= t for v in right) / max(len(right), 1)
+            dropped_wrong = sum(v > t for v in wrong) / max(len(wrong), 1)
+        else:
+            kept_right = sum(v >= t for v in right) / max(len(right), 1)
+            dropped_wrong = sum(v < t for v in wrong) / max(len(wrong), 1)
         acc = (kept_right + dropped_wrong) / 2
         if acc > best_acc + 1e-12:
             best, best_acc = t, acc

@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" PYTHONPATH="$PWD"
 
 LANGS="${LANGS:-[hau,xho]}"
-STRATEGIES="${STRATEGIES:-base english parallel icl xl_lora composition}"
+# every strategy in the registry, baselines first (bootstrap_embeddings/strategies/)
+STRATEGIES="${STRATEGIES:-$(python -m bootstrap_embeddings.strategies | tr '\n' ' ')}"
+GENERATIVE=" $(python -m bootstrap_embeddings.strategies --generative | tr '\n' ' ') "
 SEEDS=("${@:-0 1 2}")
 read -r -a SEEDS <<< "${SEEDS[*]}"
 
@@ -30,11 +32,12 @@ run() {  # run <strategy> <seed> <consistency on|off>
 
 for seed in "${SEEDS[@]}"; do
     for strategy in $STRATEGIES; do
-        case $strategy in
-            base|english|parallel) run "$strategy" "$seed" off ;;  # real data: no filter
+        if [[ "$GENERATIVE" == *" $strategy "* ]]; then
             # the filter is downstream of generation: the second run re-does only the tail
-            *) run "$strategy" "$seed" off; run "$strategy" "$seed" on ;;
-        esac
+            run "$strategy" "$seed" off; run "$strategy" "$seed" on
+        else
+            run "$strategy" "$seed" off  # real data only: the consistency filter does not apply
+        fi
     done
 done
 echo "=== $(date +%T) done"

@@ -78,6 +78,29 @@ def test_passes_applies_similarity_and_margin():
     assert consistency.passes(Scores(0.9, None), 0.86, 0.5)  # a pair: no margin to check
 
 
+def test_a_near_copy_of_the_anchor_is_refused_above_max_similarity():
+    assert consistency.failure(Scores(0.99, 0.5), 0.86, 0.0, max_similarity=0.97) == "near_copy"
+    assert consistency.failure(Scores(0.96, 0.5), 0.86, 0.0, max_similarity=0.97) is None
+    assert consistency.passes(Scores(0.99, 0.5), 0.86, 0.0)  # no upper cut unless asked
+
+
+def test_near_copies_for_calibration_drop_one_word():
+    import random
+
+    copy = consistency.near_copy("Kowane mutum yana da hakkin rayuwa", random.Random(0))
+    assert len(copy.split()) == 5 and set(copy.split()) < set("Kowane mutum yana da hakkin rayuwa".split())
+    assert consistency.near_copy("Two words", random.Random(0)) == "Two words"
+
+
+def test_an_upper_cut_is_calibrated_the_other_way_round():
+    right, copies = [0.90, 0.93, 0.95], [0.99, 0.995, 0.96]
+    # 0.955 keeps every right positive and drops two of three near-copies
+    assert consistency.best_threshold(right, copies, [0.95, 0.955, 0.98, 1.0], upper=True) == (
+        0.955, pytest.approx(5 / 6))
+    # a tie goes to the looser (higher) cut
+    assert consistency.best_threshold([0.5], [0.99], [0.6, 0.9], upper=True)[0] == 0.9
+
+
 def test_calibration_sets_plant_the_right_answer_in_the_negative_slot():
     pairs = [{"text": f"x{i}", "english": f"e{i}", "language": lang}
              for lang in ("deu", "swh") for i in range(4)]
@@ -120,7 +143,9 @@ def test_filter_stage_with_consistency_on(tmp_path, monkeypatch, params, aligned
     """The real stage, switched on in params and pointed at the tiny encoder."""
     from stages import filter as stage
 
-    cfg = params.filters.consistency.model_copy(update={"enabled": True,
+    # the stand-in encoder maps a word and its translation to one vector: a right
+    # positive scores cos 1.0, so the near-copy cut is off here
+    cfg = params.filters.consistency.model_copy(update={"enabled": True, "max_similarity": 1.0,
                                                         "encoder": str(aligned_encoder)})
     params = params.model_copy(update={
         "strategy": "xl_lora", "languages": ["hau"],
