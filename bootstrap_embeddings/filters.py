@@ -271,14 +271,15 @@ def _consistency_section(summary: dict | None) -> list[str]:
              f"Scored {summary['n_scored']} triplets: mean cos(anchor, positive) "
              f"{summary['mean_positive_similarity']}, mean margin over the negative "
              f"{summary['mean_margin']}. Applied: min_similarity {summary['min_similarity']}, "
-             f"min_margin {summary['min_margin']}, round trip "
+             f"max_similarity {summary.get('max_similarity', 1.0)} (near-copies of the "
+             f"anchor above it), min_margin {summary['min_margin']}, round trip "
              + (f"min {summary['min_round_trip_similarity']} (mean cos(anchor, answer) "
                 f"{summary['mean_round_trip_similarity']})"
                 if summary.get("min_round_trip_similarity") is not None else "off")
              + ". Removed for: " + ", ".join(f"{k} {v}" for k, v in summary["removed_by"].items())
              + ".", "",
-             "Triplets each threshold pair would keep, before any round trip "
-             "(rows: min_similarity, columns: min_margin):", "",
+             "Triplets each threshold pair would keep, with the applied max_similarity and "
+             "before any round trip (rows: min_similarity, columns: min_margin):", "",
              "| min_similarity | " + " | ".join(f"{m:g}" for m in margins) + " |",
              "| --- |" + " --- |" * len(margins)]
     lines += [f"| {t:g} | " + " | ".join(str(kept[(t, m)]) for m in margins) + " |"
