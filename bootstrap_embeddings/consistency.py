@@ -60,7 +60,8 @@ def failure(score: Scores, min_similarity: float, min_margin: float,
     """Why a triplet fails the check (one of REASONS), or None."""
     if score.positive < min_similarity:
         return "similarity"
-    if score.positive > max_similarity:
+    # 1 means no cut: a cosine can come out a hair above 1 by rounding
+    if max_similarity < 1.0 and score.positive > max_similarity:
         return "near_copy"
     if score.margin is not None and score.margin < min_margin:
         return "margin"
