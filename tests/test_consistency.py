@@ -204,7 +204,7 @@ def test_round_trip_removes_triplets_whose_way_back_misses_the_anchor(aligned_en
     assert asked == [r["id"] for r in right]  # only what passed the encoder test is generated
     assert keep == [True, True, False, False, False] + [False] * len(wrong)
     summary = check.summary()
-    assert summary["removed_by"] == {"similarity": 5, "margin": 0, "round_trip": 3}
+    assert summary["removed_by"] == {"similarity": 5, "near_copy": 0, "margin": 0, "round_trip": 3}
     assert summary["min_round_trip_similarity"] == 0.8
 
 
