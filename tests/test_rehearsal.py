@@ -49,6 +49,10 @@ def project(tmp_path_factory) -> Path:
     (root / "params.yaml").write_text(yaml.safe_dump(rehearsal_params(), sort_keys=False))
     git_commit(root, "params: profiles/paper.yaml + tests/rehearsal/override.yaml")
     standins.write_standins(root)  # untracked, as a user's hub cache would be
+    if (root / "data" / "sources").is_dir():
+        # the npm tarballs came with the copy: recorded as the sources stage's output, the
+        # rehearsal stays offline (without them, as in a fresh clone, the stage fetches them)
+        _dvc(root, "commit", "--force", "sources")
     return root
 
 

