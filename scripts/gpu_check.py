@@ -79,11 +79,9 @@ class Context:
 
 
 def _bitsandbytes() -> bool:
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    from bootstrap_embeddings.generator.loading import _has_bitsandbytes
+
+    return _has_bitsandbytes()
 
 
 # --------------------------------------------------------------------------- checks
