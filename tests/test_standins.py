@@ -74,7 +74,7 @@ def test_hub_layouts(datasets_root):
     with pytest.raises(ValueError):  # no train split where the card has none
         datasets.load_dataset(local("SemRel/SemRel2024"), "afr", split="train")
 
-    collection = datasets.load_dataset(local("CohereForAI/aya_collection_language_split"),
+    collection = datasets.load_dataset(local("CohereLabs/aya_collection_language_split"),
                                        "hausa", split="validation")
     assert {"inputs", "targets", "task_type"} <= set(collection.column_names)
     triplets = datasets.load_dataset(local("mbasoz/xllora-datasets"),

@@ -68,7 +68,7 @@ _AYA_DATASET = KnownDataset(
     # 202,364 train / 1,750 test rows; `language_code` holds ISO 639-3 codes for 65
     # languages, a list this table does not hold: the filter value is not checked.
     configs=frozenset({"default", "demographics"}),
-    card="CohereForAI/aya_dataset README (dataset_info), 2024",
+    card="CohereLabs/aya_dataset README (dataset_info), 2024",
 )
 
 KNOWN_DATASETS: dict[str, KnownDataset] = {
@@ -82,9 +82,9 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
                            "ind", "kin", "mar", "pan", "tel"}),
         card="SemRel/SemRel2024 README (dataset_info: 14 configs)",
     ),
-    "CohereForAI/aya_dataset": _AYA_DATASET,
-    # the organisation's new name; the hub redirects the old one
     "CohereLabs/aya_dataset": _AYA_DATASET,
+    # the organisation's old name, which the hub redirects
+    "CohereForAI/aya_dataset": _AYA_DATASET,
     "princeton-nlp/datasets-for-simcse": KnownDataset(
         # no card: nli_for_simcse.csv and wiki1m_for_simcse.txt; `datasets` reads the
         # CSV (its format wins a tie) as the one config

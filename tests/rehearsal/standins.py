@@ -320,8 +320,9 @@ def _name(code: str) -> str:
     return language_name(code)
 
 
-# Aya (CohereForAI/aya_dataset card): configs `default` (data/train-*, data/test-*:
-# inputs, targets, language, language_code, annotation_type, user_id) and `demographics`.
+# Aya (CohereLabs/aya_dataset card; the organisation was CohereForAI): configs `default`
+# (data/train-*, data/test-*: inputs, targets, language, language_code, annotation_type,
+# user_id) and `demographics`.
 # Which of the paper's languages have rows, and how many, could not be checked.
 AYA_LANGUAGES = (*PAPER_LANGUAGES, ENGLISH, "arb", "spa")
 
@@ -344,7 +345,7 @@ def aya_dataset(folder: Path, rows_per_language: int = 30) -> None:
 
 
 def aya_collection_language_split(folder: Path, rows: int = 20) -> None:
-    """CohereForAI/aya_collection_language_split: a config per language, named by its English
+    """CohereLabs/aya_collection_language_split: a config per language, named by its English
     name in lower case (`hausa`, `marathi`; `<name>/{train,validation,test}-*.parquet`), with
     the Aya collection's columns; the top-up reads `summarization` rows. The column list is
     the collection card's; this repo's own card could not be read here."""
@@ -536,8 +537,8 @@ MODELS = {
 ADAPTERS = {"mbasoz/lora-gemma327b-xllora-pos": 1, "mbasoz/lora-gemma327b-xllora-neg": 2}
 DATASETS = {
     "princeton-nlp/datasets-for-simcse": simcse_nli,
-    "CohereForAI/aya_dataset": aya_dataset,
-    "CohereForAI/aya_collection_language_split": aya_collection_language_split,
+    "CohereLabs/aya_dataset": aya_dataset,
+    "CohereLabs/aya_collection_language_split": aya_collection_language_split,
     "facebook/xnli": xnli,
     "SemRel/SemRel2024": semrel2024,
     "mbasoz/xllora-datasets": xllora_datasets,
