@@ -94,10 +94,6 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
 }
 
 
-def known_dataset(name: str) -> KnownDataset | None:
-    return KNOWN_DATASETS.get(name)
-
-
 # --------------------------------------------------------------------------- nearest codes
 
 
@@ -203,7 +199,7 @@ def _check_hf(source, source_key: str, key: str, codes: list[str]) -> list[str]:
     unchecked = []
     for code in codes:
         name = _fill(source.name, code)
-        known = known_dataset(name)
+        known = KNOWN_DATASETS.get(name)
         if known is None:
             unchecked.append(f"{source_key}.name: {name} is not in the table of known datasets")
             continue
