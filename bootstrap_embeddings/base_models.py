@@ -219,11 +219,17 @@ def _materialize(
 
 
 def _hub_info(model_id: str, key: str) -> dict:
-    """The id, the revision it resolves to now, and its size when the hub says."""
+    """The id, the revision it resolves to now, and its size when the hub says.
+
+    A gated model is checked for access here, in the first stage that names it, so a
+    missing token is one line now rather than a 401 in the middle of a later stage's
+    download.
+    """
     from huggingface_hub import HfApi, try_to_load_from_cache
 
+    api = HfApi()
     try:
-        info = HfApi().model_info(model_id)
+        info = api.model_info(model_id)
     # offline, no network, unknown or gated id: all mean this id cannot be used now
     except Exception as err:  # noqa: BLE001
         cached = try_to_load_from_cache(model_id, "config.json")
@@ -233,8 +239,36 @@ def _hub_info(model_id: str, key: str) -> dict:
             f"{key}: {model_id!r} is not a local directory, and the hub cannot resolve it "
             f"({type(err).__name__}: {_first_line(err)})"
         ) from None
+    if getattr(info, "gated", False):
+        check_gated_access(api, model_id, key)
     parameters = info.safetensors.total if info.safetensors else None
     return {"model_id": model_id, "revision": info.sha, "parameters": parameters}
+
+
+LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN"
+
+
+def check_gated_access(api, model_id: str, key: str) -> None:
+    """A one-line UserError unless the configured token may download the gated `model_id`.
+
+    Gemma's weights, for one, are gated: the hub serves them only to an account that
+    has accepted the model's terms on its page, through that account's token.
+    Without a token the answer is known offline; with one, the hub says whether it
+    has access (`auth_check`).
+    """
+    from huggingface_hub import get_token
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    page = f"https://huggingface.co/{model_id}"
+    if get_token() is None:
+        raise UserError(f"{key}: {model_id} is gated on the Hugging Face hub and no token is "
+                        f"configured; accept its terms at {page}, then {LOGIN_HINT}")
+    try:
+        api.auth_check(model_id)
+    except (GatedRepoError, RepositoryNotFoundError):
+        raise UserError(f"{key}: {model_id} is gated on the Hugging Face hub and the configured "
+                        f"token has no access to it; accept its terms at {page} with the "
+                        f"token's account, or {LOGIN_HINT} of an account that has") from None
 
 
 def _read_source(base_dir: Path, stage: str) -> dict:
