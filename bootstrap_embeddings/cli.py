@@ -63,6 +63,16 @@ def check_arguments(fn: Callable, argv: Sequence[str], params, prog: str) -> lis
     return list(argv)
 
 
+def _check_languages(params) -> None:
+    """Every source's language codes, before the stage reads anything (a UserError if one
+    lacks a code); what could not be checked offline is logged."""
+    from bootstrap_embeddings.data.source_languages import check_source_languages
+
+    unchecked = check_source_languages(params)
+    if unchecked:
+        logging.getLogger(__name__).info("not checked offline: %s", "; ".join(unchecked))
+
+
 def stage_entry(fn: Callable[..., None] | None = None, *, distributed: bool = False):
     """Wrap a stage's `main(params, *argv)` so bad input exits 2 with one line on stderr.
 
@@ -102,6 +112,7 @@ def stage_entry(fn: Callable[..., None] | None = None, *, distributed: bool = Fa
                 if not dist.is_main_process():
                     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
             params = load_params()
+            _check_languages(params)
             prog = fn.__module__  # "__main__" under `python -m`: then the module run
             if prog == "__main__":
                 prog = getattr(sys.modules["__main__"].__spec__, "name", None) or sys.argv[0]
