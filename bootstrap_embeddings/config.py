@@ -85,8 +85,10 @@ class DataParams(Strict):
     parallel: Source
     anchors_per_language: int = Field(gt=0)
     monolingual_per_language: int = Field(gt=0)
-    # premise languages of the XL-LoRA training data (target languages are dropped)
+    # premise languages of the XL-LoRA training data
     xl_lora_languages: list[LanguageCode] = Field(min_length=1)
+    # drop the target languages from them, so that XL-LoRA never sees a target
+    xl_lora_exclude_targets: bool
     xl_lora_pairs_per_language: int = Field(gt=0)
 
     @field_validator("held_out_articles")

@@ -110,6 +110,10 @@ def test_target_languages_are_dropped_from_xl_lora(prepared):
     shared = prepare_shared(params)
     assert "swh" not in {r["language"] for r in shared.files["xl_parallel.jsonl"]}
     assert shared.manifest["xl_lora_languages_dropped_as_targets"] == ["swh"]
+    # the paper's own data has a target (Hindi) among its premise languages
+    kept = params.model_copy(update={"data": params.data.model_copy(
+        update={"xl_lora_exclude_targets": False})})
+    assert "swh" in {r["language"] for r in prepare_shared(kept).files["xl_parallel.jsonl"]}
 
 
 def test_rows_from_a_file_source_that_repeat_an_eval_sentence_are_dropped(prepared, tmp_path):

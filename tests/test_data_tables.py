@@ -81,6 +81,15 @@ def test_missing_file_and_column_name_the_key(tmp_path):
         load_table(Source(kind="file", path=str(path)), ("text",), "data.anchors")
 
 
+def test_a_language_filter_that_matches_no_row_is_an_error_not_an_empty_table(tmp_path):
+    path = _write(tmp_path / "t.jsonl", ROWS)
+    source = Source(kind="file", path=str(path), columns={"text": "sentence"},
+                    filter={"lang": "{lang}"})
+    with pytest.raises(UserError, match=r"^data\.anchors\.filter: no row of the source has "
+                                        r"lang == 'xho'"):
+        load_table(source, ("text",), "data.anchors", "xho")
+
+
 def test_dispatch_reads_files_for_every_purpose(tmp_path, params):
     data = params.data
     nli_path = _write(

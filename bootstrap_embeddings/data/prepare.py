@@ -132,7 +132,10 @@ def _sources(data, keys: tuple[str, ...]) -> dict:
 
 
 def xl_lora_languages(params: Params) -> list[str]:
-    """XL-LoRA's premise languages minus the targets, which must stay unseen by it."""
+    """XL-LoRA's premise languages, minus the targets where `data.xl_lora_exclude_targets`
+    (a target then stays unseen by XL-LoRA; the paper's data has Hindi, one of its targets)."""
+    if not params.data.xl_lora_exclude_targets:
+        return list(params.data.xl_lora_languages)
     return [c for c in params.data.xl_lora_languages if c not in params.languages]
 
 

@@ -65,6 +65,9 @@ def load_table(
             input_columns=list(filters),
             batched=True,
         )
+        if len(dataset) == 0:  # else an empty table surfaces stages later, as "no triplets"
+            wanted_rows = ", ".join(f"{c} == {v!r}" for c, v in filters.items())
+            raise UserError(f"{key}.filter: no row of the source has {wanted_rows}")
     extra = {f: source.columns.get(f, f) for f in optional}
     extra = {f: c for f, c in extra.items() if c in dataset.column_names}
     dataset = dataset.select_columns(sorted({*wanted.values(), *extra.values()}))
