@@ -1,43 +1,43 @@
-"""Tables and plots from the evaluation metrics.
+"""The comparison across experiments: per strategy x language, the main score over seeds
+with its 95% interval, its difference to `base` and to `parallel` with theirs, each
+task's score, and the cost; markdown tables and two plots.
 
-Two views:
-- one experiment (the `report` stage): metrics/eval/<lang>.json of the current
-  params -> a markdown table (language x task), DVC metrics and a bar plot;
-- several experiments (scripts/compare_experiments.py): rows {strategy, language,
-  seed, main_score} parsed from `dvc exp show --json` -> mean ± sd over the runs that
-  differ only in seed, per strategy x language, with the baselines (base, english,
-  parallel) next to the generative strategies. Runs of one strategy that differ in
-  another param too (e.g. filters.consistency.enabled) are kept apart as variants,
-  labelled with that param.
-
-Plots use matplotlib's `Figure` directly (the Agg canvas for PNG), so no pyplot
-backend or global state is involved.
+Rows come from experiments.py. Runs that differ only in `seed` are aggregated; runs of
+one strategy that differ in another param too (e.g. filters.consistency.enabled) are
+variants, labelled with that param. Intervals: intervals.py (a bootstrap over the
+held-out items of the seed-averaged per-item scores; pairs by item for differences).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from bootstrap_embeddings import intervals
 from bootstrap_embeddings.config import BASELINE_STRATEGIES, GENERATIVE_STRATEGIES
+from bootstrap_embeddings.cost import FIELDS as COST_FIELDS
 from bootstrap_embeddings.errors import UserError
-from bootstrap_embeddings.files import atomic_file, read_json
+from bootstrap_embeddings.report import (
+    ALL,
+    MAIN,
+    fmt,
+    fmt_interval,
+    fmt_seconds,
+    md_header,
+    md_row,
+    save_png,
+)
 
 log = logging.getLogger(__name__)
 
-MAIN = "main_score"
-# The language column of the aggregate over all languages
-ALL = "all"
 # Baselines first, then the strategies whose data the generator writes
 STRATEGY_ORDER = (*BASELINE_STRATEGIES, *GENERATIVE_STRATEGIES)
 BASELINES = BASELINE_STRATEGIES
-# Params that never make two runs different variants: seed is what the runs are
-# aggregated over, and each language has its own row anyway.
-NOT_VARIANT = ("seed", "languages", "strategy")
+# The strategies every other is compared with, item by item
+REFERENCES = ("base", "parallel")
+MARK = "*"
 
 
 def _base_strategy(label: str) -> str:
@@ -51,250 +51,54 @@ def _strategy_key(strategy: str) -> tuple[int, str]:
     return order, strategy
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat |= _flatten(value, name + ".")
-        else:
-            flat[name] = json.dumps(value, sort_keys=True)  # lists become hashable
-    return flat
+# --- aggregation -----------------------------------------------------------------
 
 
-def _fmt(x: float | None) -> str:
-    return "—" if x is None else f"{x:.4f}"
+def _seed_mean_groups(runs: list[dict], tasks: list[str] | None = None):
+    """The item groups of the runs' seed-averaged score (main, or the mean over `tasks`)."""
+    groups = [intervals.task_groups(r["items"], tasks) if r.get("items") else None for r in runs]
+    return None if not groups or None in groups else intervals.mean_over_runs(groups)
 
 
-def _md_row(cells: list[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def _save_png(fig, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=120)
-
-
-# --- one experiment --------------------------------------------------------------
-
-
-def read_eval_metrics(metrics_dir: str | Path, languages: list[str]) -> dict[str, dict[str, float]]:
-    """{language: {task: score, ..., "main_score": x}} from metrics/eval/<lang>.json.
-
-    Only the current params' languages: the folder may still hold files of languages
-    an earlier experiment had.
-    """
-    scores = {}
-    for language in languages:
-        path = Path(metrics_dir) / f"{language}.json"
-        if not path.is_file():
-            raise UserError(f"{path}: no such file; run the evaluate stage for {language} first")
-        data = read_json(path)
-        entry = data.get(language) if isinstance(data, dict) else None
-        if not isinstance(entry, dict) or MAIN not in entry:
-            raise UserError(
-                f"{path}: expected {{{language!r}: {{<task>: score, ..., {MAIN!r}: x}}}}"
-            )
-        scores[language] = entry
-    return scores
-
-
-def summary(scores: dict[str, dict[str, float]]) -> dict:
-    """DVC metrics: each language's main score and their mean."""
-    mains = {language: s[MAIN] for language, s in scores.items()}
-    return {MAIN: mains, f"mean_{MAIN}": statistics.fmean(mains.values())}
-
-
-def _task_names(scores: dict[str, dict[str, float]]) -> list[str]:
-    return sorted({task for s in scores.values() for task in s if task != MAIN})
-
-
-def render_report(scores: dict[str, dict[str, float]], strategy: str, seed: int) -> str:
-    """Markdown: one row per language, one column per task, then the main score."""
-    tasks = _task_names(scores)
-    lines = [
-        "# Evaluation report",
-        "",
-        f"Strategy `{strategy}`, seed {seed}, languages {', '.join(scores)}.",
-        "",
-        _md_row(["language", *tasks, MAIN]),
-        "| --- |" + " ---: |" * (len(tasks) + 1),
-    ]
-    for language, s in scores.items():
-        lines.append(_md_row([language, *(_fmt(s.get(t)) for t in tasks), _fmt(s[MAIN])]))
-    if len(scores) > 1:
-        means = [statistics.fmean(s[t] for s in scores.values() if t in s) for t in tasks]
-        overall = summary(scores)[f"mean_{MAIN}"]
-        lines.append(_md_row(["mean", *map(_fmt, means), _fmt(overall)]))
-    lines += [
-        "",
-        "Each task's score is its mteb main score averaged over its subsets (both directions "
-        f"for the held-out UDHR tasks); `{MAIN}` is the mean over the held-out UDHR tasks. "
-        "mteb's full results are under `results/mteb/<language>/`.",
-        "",
-        "![scores](figures/scores.png)",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def plot_scores(scores: dict[str, dict[str, float]], strategy: str, path: str | Path) -> None:
-    """Grouped bars: per language, one bar per task and one for the main score."""
-    from matplotlib.figure import Figure
-
-    columns = [*_task_names(scores), MAIN]
-    languages = list(scores)
-    width = 0.8 / len(columns)
-    fig = Figure(figsize=(3 + 1.2 * len(languages), 3.5), layout="constrained")
-    ax = fig.subplots()
-    for i, column in enumerate(columns):
-        xs = [j + (i - (len(columns) - 1) / 2) * width for j in range(len(languages))]
-        ax.bar(xs, [scores[lang].get(column, 0.0) for lang in languages], width, label=column)
-    ax.set_xticks(range(len(languages)), languages)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("score")
-    ax.set_title(f"strategy {strategy}")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
-    _save_png(fig, path)
-
-
-def write_scores_csv(scores: dict[str, dict[str, float]], strategy: str, path: str | Path) -> None:
-    """language,strategy,main_score rows: the data of DVC's bar plot."""
-    with atomic_file(path) as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["language", "strategy", MAIN])
-        for language, s in scores.items():
-            writer.writerow([language, strategy, s[MAIN]])
-
-
-# --- several experiments ---------------------------------------------------------
-
-
-def _params(entry: dict) -> dict:
-    """The params of one `dvc exp show` entry, from params.yaml (or the first params file)."""
-    files = (entry.get("data") or {}).get("params") or {}
-    for name in ["params.yaml", *files]:
-        data = (files.get(name) or {}).get("data")
-        if data:
-            return data
-    return {}
-
-
-def _entry_rows(entry: dict, experiment: str) -> list[dict]:
-    params = _params(entry)
-    if "strategy" not in params or "seed" not in params:
-        return []
-    metrics = (entry.get("data") or {}).get("metrics") or {}
-    # metrics/filter/<lang>.json: the share of triplets the filters kept
-    kept = {m["data"]["language"]: m["data"]["kept_share"] for path, m in metrics.items()
-            if "/filter/" in path and "kept_share" in ((m or {}).get("data") or {})}
-    flat = {k: v for k, v in _flatten(params).items() if k not in NOT_VARIANT}
-    rows = []
-    for path, metric in metrics.items():
-        # a file the run did not write reads {"error": {"type": "FileNotFoundError", ...}}
-        if "/eval/" not in path or "data" not in (metric or {}):
-            continue
-        for language, s in metric["data"].items():
-            if isinstance(s, dict) and MAIN in s:
-                row = {"strategy": params["strategy"], "language": language,
-                       "seed": params["seed"], MAIN: s[MAIN], "experiment": experiment,
-                       "params": flat}
-                if kept.get(language) is not None:
-                    row["kept_share"] = kept[language]
-                rows.append(row)
-    return rows
-
-
-def _label_variants(rows: list[dict]) -> None:
-    """Name each row's variant: its strategy, plus the params in which runs of that
-    strategy differ (other than seed). Pops the rows' params."""
-    by_strategy: dict[str, list[dict]] = defaultdict(list)
-    for row in rows:
-        by_strategy[row["strategy"]].append(row)
-    for strategy, group in by_strategy.items():
-        keys = set().union(*(r["params"] for r in group))
-        differing = sorted(k for k in keys if len({r["params"].get(k) for r in group}) > 1)
-        for row in group:
-            params = row.pop("params")
-            if differing:
-                spec = ", ".join(f"{k}={params.get(k)}" for k in differing)
-                row["strategy"] = f"{strategy} ({spec})"
-
-
-def _label(entry: dict) -> str:
-    """An entry's experiment / branch name, else its short revision."""
-    rev = entry.get("rev") or "?"
-    return entry.get("name") or (rev if rev == "workspace" else rev[:7])
-
-
-def rows_from_exp_show(data: list[dict], include_workspace: bool = False) -> list[dict]:
-    """Rows {strategy, language, seed, main_score, experiment} from `dvc exp show --json`.
-
-    Each baseline commit and each of its experiments contributes one row per
-    metrics/eval/<lang>.json it has; entries without them (failed runs, commits from
-    before the pipeline) contribute none. The workspace is left out unless asked for:
-    after `dvc exp run` it repeats the newest experiment, and after a failed run its
-    params no longer match its metrics. A (strategy, language, seed) seen twice keeps
-    its first occurrence (newest experiments come first); a differing duplicate is
-    logged, since it means some other param differed. Experiments still queued or
-    running, or failed, are left out.
-    """
-    rows = []
-    for commit in data:
-        if commit.get("rev") == "workspace" and not include_workspace:
-            continue
-        for exp in commit.get("experiments") or []:
-            # a queued, running or failed experiment shows the params it was given with
-            # whatever metrics the workspace holds: not its result
-            state = (exp.get("executor") or {}).get("state")
-            if state not in (None, "success"):
-                log.info("leaving out %s (%s)", exp.get("name"), state)
-                continue
-            for rev in exp.get("revs") or []:
-                rows += _entry_rows(rev, _label(rev))
-        rows += _entry_rows(commit, _label(commit))
-    _label_variants(rows)
-    kept: dict[tuple, dict] = {}
-    for row in rows:
-        key = (row["strategy"], row["language"], row["seed"])
-        if key not in kept:
-            kept[key] = row
-        elif kept[key][MAIN] != row[MAIN]:
-            log.warning("%s and %s both have strategy %s, language %s, seed %s, with different "
-                        "scores; keeping %s", kept[key]["experiment"], row["experiment"], *key,
-                        kept[key]["experiment"])
-    return list(kept.values())
-
-
-def _stats(strategy: str, language: str, per_seed: dict[int, float],
-           kept: dict[int, float] | None = None) -> dict:
-    values = [per_seed[s] for s in sorted(per_seed)]
-    kept_values = [kept[s] for s in sorted(per_seed) if kept and s in kept]
-    return {"strategy": strategy, "language": language, "n": len(values),
-            "seeds": sorted(per_seed), "mean": statistics.fmean(values),
+def _cell(strategy: str, language: str, runs: dict[int, dict], groups) -> dict:
+    seeds = sorted(runs)
+    values = [runs[s][MAIN] for s in seeds]
+    kept = [runs[s]["kept_share"] for s in seeds if runs[s].get("kept_share") is not None]
+    return {"strategy": strategy, "language": language, "n": len(values), "seeds": seeds,
+            "mean": statistics.fmean(values),
             "sd": statistics.stdev(values) if len(values) > 1 else None,
-            "kept_share": statistics.fmean(kept_values) if kept_values else None}
+            "kept_share": statistics.fmean(kept) if kept else None,
+            "groups": groups, "ci": intervals.interval(groups) if groups else None}
+
+
+def _task_scores(runs: dict[int, dict]) -> dict[str, tuple[float, tuple | None]]:
+    tasks = sorted({t for r in runs.values() for t in r.get("scores", {}) if t != MAIN})
+    out = {}
+    for task in tasks:
+        present = [r for r in runs.values() if task in r.get("scores", {})]
+        groups = _seed_mean_groups(present, [task]) if len(present) == len(runs) else None
+        out[task] = (statistics.fmean(r["scores"][task] for r in present),
+                     intervals.interval(groups) if groups else None)
+    return out
 
 
 def aggregate_experiments(rows: list[dict]) -> list[dict]:
-    """Mean ± sample sd of the main score over seeds, per strategy x language.
+    """One row per strategy x language: {strategy, language, n, seeds, mean, sd,
+    kept_share, ci, tasks, deltas}.
 
-    Rows are {strategy, language, seed, main_score}; the result has one row
-    {strategy, language, n, seeds, mean, sd} per cell (sd None with a single seed).
-    Each strategy with every language also gets language "all": per seed the mean over
-    the languages, over the seeds that have every language.
+    Rows are {strategy, language, seed, main_score, [scores, items, kept_share]}; sd is
+    None with a single seed, ci None without per-item scores. Each strategy with every
+    language also gets language "all": per seed the mean over the languages, over the
+    seeds that have every language. `deltas`: {reference: (difference of means,
+    interval of the item-paired difference)} for `base` and `parallel`.
     """
-    by_cell: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-    kept_by_cell: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    by_cell: dict[tuple[str, str], dict[int, dict]] = defaultdict(dict)
     for row in rows:
         cell = by_cell[(row["strategy"], row["language"])]
         if row["seed"] in cell:
             raise UserError(f"two rows for strategy {row['strategy']}, language "
                             f"{row['language']}, seed {row['seed']}")
-        cell[row["seed"]] = float(row[MAIN])
-        if row.get("kept_share") is not None:
-            kept_by_cell[(row["strategy"], row["language"])][row["seed"]] = row["kept_share"]
+        cell[row["seed"]] = row
     languages = sorted({language for _, language in by_cell})
     strategies = sorted({strategy for strategy, _ in by_cell}, key=_strategy_key)
 
@@ -302,15 +106,56 @@ def aggregate_experiments(rows: list[dict]) -> list[dict]:
     for strategy in strategies:
         cells = {lang: by_cell[(strategy, lang)] for lang in languages
                  if (strategy, lang) in by_cell}
-        table += [_stats(strategy, lang, per_seed, kept_by_cell.get((strategy, lang)))
-                  for lang, per_seed in cells.items()]
+        for lang, runs in cells.items():
+            row = _cell(strategy, lang, runs, _seed_mean_groups(list(runs.values())))
+            table.append(row | {"tasks": _task_scores(runs)})
         if len(languages) > 1 and len(cells) == len(languages):
-            complete = set.intersection(*(set(per_seed) for per_seed in cells.values()))
-            per_seed = {seed: statistics.fmean(cells[lang][seed] for lang in languages)
-                        for seed in complete}
-            if per_seed:
-                table.append(_stats(strategy, ALL, per_seed))
+            complete = sorted(set.intersection(*(set(runs) for runs in cells.values())))
+            if not complete:
+                continue
+            per_seed = {s: {MAIN: statistics.fmean(cells[lang][s][MAIN] for lang in languages),
+                            "kept_share": None} for s in complete}
+            per_language = [_seed_mean_groups([cells[lang][s] for s in complete])
+                            for lang in languages]
+            groups = intervals.across_languages(per_language) if all(per_language) else None
+            table.append(_cell(strategy, ALL, per_seed, groups) | {"tasks": {}})
+    _add_deltas(table)
     return table
+
+
+def _add_deltas(table: list[dict]) -> None:
+    cells = {(r["strategy"], r["language"]): r for r in table}
+    for row in table:
+        row["deltas"] = {}
+        for reference in REFERENCES:
+            other = cells.get((reference, row["language"]))
+            if other is None or row["strategy"] == reference:
+                continue
+            paired = (intervals.difference(row["groups"], other["groups"])
+                      if row["groups"] and other["groups"] else None)
+            if row["groups"] and other["groups"] and paired is None:
+                log.warning("%s and %s on %s scored different items: no paired interval",
+                            row["strategy"], reference, row["language"])
+            row["deltas"][reference] = (row["mean"] - other["mean"],
+                                        intervals.interval(paired) if paired else None)
+
+
+def cost_by_strategy(rows: list[dict]) -> dict[str, dict]:
+    """{strategy: {n experiments, mean of each cost field}} (each experiment counted once)."""
+    per_experiment: dict[str, dict[str, dict]] = defaultdict(dict)
+    for row in rows:
+        if row.get("cost"):
+            per_experiment[row["strategy"]][row["experiment"]] = row["cost"]
+    out = {}
+    for strategy, costs in per_experiment.items():
+        out[strategy] = {"n": len(costs)}
+        for field in COST_FIELDS:
+            values = [c[field] for c in costs.values() if c.get(field) is not None]
+            out[strategy][field] = statistics.fmean(values) if len(values) == len(costs) else None
+    return out
+
+
+# --- markdown --------------------------------------------------------------------
 
 
 def _layout(table: list[dict]) -> tuple[list[str], list[str], dict[tuple[str, str], dict]]:
@@ -322,38 +167,112 @@ def _layout(table: list[dict]) -> tuple[list[str], list[str], dict[tuple[str, st
     return languages, strategies, {(r["strategy"], r["language"]): r for r in table}
 
 
-def _cell(row: dict | None) -> str:
+def _score_cell(row: dict | None) -> str:
     if row is None:
         return "—"
     spread = "" if row["sd"] is None else f" ± {row['sd']:.4f}"
     kept = "" if row.get("kept_share") is None else f", kept {row['kept_share']:.0%}"
-    return f"{row['mean']:.4f}{spread} (n={row['n']}{kept})"
+    return f"{fmt(row['mean'])}{fmt_interval(row['ci'])}{spread} (n={row['n']}{kept})"
 
 
-def render_comparison(table: list[dict]) -> str:
-    """Markdown: strategies (baselines first) x languages, mean ± sd (n seeds)."""
+def _delta_cell(row: dict | None, reference: str) -> str:
+    if row is None or reference not in row["deltas"]:
+        return "—"
+    value, bounds = row["deltas"][reference]
+    mark = f" {MARK}" if intervals.excludes_zero(bounds) else ""
+    return f"{fmt(value, signed=True)}{fmt_interval(bounds, signed=True)}{mark}"
+
+
+def _strategy_table(table: list[dict], cell) -> list[str]:
     languages, strategies, cells = _layout(table)
+    lines = md_header(["strategy", *languages])
+    for strategy in strategies:
+        lines.append(md_row([strategy, *(cell(cells.get((strategy, lang))) for lang in languages)]))
+    return lines
+
+
+def _task_tables(table: list[dict]) -> list[str]:
+    languages, strategies, cells = _layout(table)
+    lines = []
+    for language in (lang for lang in languages if lang != ALL):
+        rows = [cells[(s, language)] for s in strategies if (s, language) in cells]
+        tasks = sorted({t for r in rows for t in r["tasks"]})
+        lines += ["", f"### {language}", "", *md_header(["strategy", *tasks])]
+        for r in rows:
+            lines.append(md_row([r["strategy"], *(
+                fmt(r["tasks"][t][0]) + fmt_interval(r["tasks"][t][1]) if t in r["tasks"] else "—"
+                for t in tasks)]))
+    return lines
+
+
+def _cost_table(table: list[dict], cost: dict[str, dict]) -> list[str]:
+    languages, strategies, cells = _layout(table)
+    headline = ALL if ALL in languages else (languages[0] if len(languages) == 1 else None)
+    lines = md_header(["strategy", "experiments", "generated tokens", "generation",
+                       "adapter training", "embedder training", "total",
+                       f"main score ({headline})" if headline else "main score"])
+    for strategy in (s for s in strategies if s in cost):
+        c = cost[strategy]
+        tokens = "—" if c["generated_tokens"] is None else f"{c['generated_tokens']:,.0f}"
+        score = cells.get((strategy, headline)) if headline else None
+        lines.append(md_row([strategy, str(c["n"]), tokens, *(
+            fmt_seconds(c[f]) for f in ("generation_s", "adapter_training_s",
+                                        "embedder_training_s", "total_s")),
+            "—" if score is None else fmt(score["mean"])]))
+    return lines
+
+
+def render_comparison(table: list[dict], cost: dict[str, dict] | None = None) -> str:
+    """Markdown: the main score, its differences to base and parallel, each task, the cost."""
     lines = [
         "# Strategy comparison",
         "",
-        f"`{MAIN}` (mean of the held-out UDHR tasks): mean ± sample sd over seeds "
-        "(n = number of seeds; kept = mean share of the generated triplets the filters "
-        "kept). `base` is the untouched embedder, `english` the one trained on English NLI, "
-        "`parallel` the one trained on the language's real (X, English) pairs. "
-        f"`{ALL}`: per seed the mean over languages, for the seeds that have every language.",
+        f"`{MAIN}` per language (the mean of its held-out tasks, see the evaluate stage): "
+        "mean over seeds, in brackets its 95% interval (a percentile bootstrap over the "
+        "held-out items of the seed-averaged per-item scores, UDHR and CLDR items resampled "
+        "separately), ± the sample sd over seeds (n = number of seeds; kept = mean share of "
+        "the generated triplets the filters kept). `base` is the untouched embedder, "
+        "`english` the one trained on English NLI, `parallel` the one trained on the "
+        f"language's real (X, English) pairs. `{ALL}`: per seed the mean over languages, "
+        "for the seeds that have every language.",
         "",
-        _md_row(["strategy", *languages]),
-        "| --- |" + " ---: |" * len(languages),
+        *_strategy_table(table, _score_cell),
+        "",
+        "![comparison](comparison.png)",
     ]
-    for strategy in strategies:
-        row = [_cell(cells.get((strategy, lang))) for lang in languages]
-        lines.append(_md_row([strategy, *row]))
-    lines += ["", "![comparison](comparison.png)", ""]
-    return "\n".join(lines)
+    for reference in REFERENCES:
+        if any(reference in r["deltas"] for r in table):
+            lines += [
+                "", f"## Difference to `{reference}`", "",
+                f"Mean over seeds minus `{reference}`'s; in brackets the 95% interval of the "
+                f"item-paired difference; {MARK}: the interval excludes 0.", "",
+                *_strategy_table(table, lambda row, ref=reference: _delta_cell(row, ref)),
+            ]
+    lines += ["", "## Tasks", "", "Each task's score, mean over seeds [95% interval over items].",
+              *_task_tables(table)]
+    if cost:
+        lines += ["", "## Cost", "",
+                  "Per experiment (all its languages), mean over the strategy's experiments: "
+                  "generated tokens, and wall time of generation (with XL-LoRA's training-data "
+                  "run), of the adapters the strategy's generator is built from, and of "
+                  "embedder training, as the stages measured them on this machine.", "",
+                  *_cost_table(table, cost), "", "![cost](comparison_cost.png)"]
+    return "\n".join([*lines, ""])
+
+
+# --- plots -----------------------------------------------------------------------
+
+
+def _yerr(rows: list[dict]):
+    """Asymmetric error bars from the intervals (NaN where there is none)."""
+    nan = float("nan")
+    low = [r["mean"] - r["ci"][0] if r["ci"] else nan for r in rows]
+    high = [r["ci"][1] - r["mean"] if r["ci"] else nan for r in rows]
+    return [low, high]
 
 
 def plot_comparison(table: list[dict], path: str | Path) -> None:
-    """Grouped bars with sd error bars (none for one seed): per language, a bar per strategy."""
+    """Grouped bars with 95% interval bars: per language, a bar per strategy."""
     from matplotlib.figure import Figure
 
     languages, strategies, cells = _layout(table)
@@ -365,10 +284,31 @@ def plot_comparison(table: list[dict], path: str | Path) -> None:
                    if (strategy, lang) in cells]
         ax.bar([j + (i - (len(strategies) - 1) / 2) * width for j, _ in present],
                [r["mean"] for _, r in present], width, label=strategy, capsize=3,
-               yerr=[float("nan") if r["sd"] is None else r["sd"] for _, r in present],
+               yerr=_yerr([r for _, r in present]),
                hatch="//" if _base_strategy(strategy) in BASELINES else None)
     ax.set_xticks(range(len(languages)), languages)
     ax.set_ylim(0, 1)
-    ax.set_ylabel(f"{MAIN} (mean ± sd over seeds)")
+    ax.set_ylabel(f"{MAIN} (mean over seeds, 95% interval)")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
-    _save_png(fig, path)
+    save_png(fig, path)
+
+
+def plot_cost(table: list[dict], cost: dict[str, dict], path: str | Path) -> None:
+    """Main score (all languages, or the only one) against the experiment's total wall time."""
+    from matplotlib.figure import Figure
+
+    languages, strategies, cells = _layout(table)
+    headline = ALL if ALL in languages else languages[0]
+    points = [(s, cost[s]["total_s"], cells[(s, headline)]) for s in strategies
+              if s in cost and cost[s]["total_s"] is not None and (s, headline) in cells]
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = fig.subplots()
+    for strategy, seconds, row in points:
+        ax.errorbar([seconds / 60], [row["mean"]], yerr=[[e] for e in _yerr([row])],
+                    fmt="s" if _base_strategy(strategy) in BASELINES else "o", capsize=3,
+                    label=strategy)
+    ax.set_xscale("symlog", linthresh=1)  # base costs ~nothing; generative runs ~hours
+    ax.set_xlabel("total wall time per experiment (min): generation + adapters + embedder")
+    ax.set_ylabel(f"{MAIN} ({headline}), 95% interval")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
+    save_png(fig, path)
