@@ -183,10 +183,10 @@ def _delta_cell(row: dict | None, reference: str) -> str:
     return f"{fmt(value, signed=True)}{fmt_interval(bounds, signed=True)}{mark}"
 
 
-def _strategy_table(table: list[dict], cell) -> list[str]:
+def _strategy_table(table: list[dict], cell, leave_out: str | None = None) -> list[str]:
     languages, strategies, cells = _layout(table)
     lines = md_header(["strategy", *languages])
-    for strategy in strategies:
+    for strategy in (s for s in strategies if s != leave_out):
         lines.append(md_row([strategy, *(cell(cells.get((strategy, lang))) for lang in languages)]))
     return lines
 
@@ -246,7 +246,8 @@ def render_comparison(table: list[dict], cost: dict[str, dict] | None = None) ->
                 "", f"## Difference to `{reference}`", "",
                 f"Mean over seeds minus `{reference}`'s; in brackets the 95% interval of the "
                 f"item-paired difference; {MARK}: the interval excludes 0.", "",
-                *_strategy_table(table, lambda row, ref=reference: _delta_cell(row, ref)),
+                *_strategy_table(table, lambda row, ref=reference: _delta_cell(row, ref),
+                                 leave_out=reference),
             ]
     lines += ["", "## Tasks", "", "Each task's score, mean over seeds [95% interval over items].",
               *_task_tables(table)]
@@ -264,10 +265,11 @@ def render_comparison(table: list[dict], cost: dict[str, dict] | None = None) ->
 
 
 def _yerr(rows: list[dict]):
-    """Asymmetric error bars from the intervals (NaN where there is none)."""
+    """Asymmetric error bars from the intervals (NaN where there is none). The mean of
+    the metrics can sit a rounding error outside the interval of the per-item scores."""
     nan = float("nan")
-    low = [r["mean"] - r["ci"][0] if r["ci"] else nan for r in rows]
-    high = [r["ci"][1] - r["mean"] if r["ci"] else nan for r in rows]
+    low = [max(0.0, r["mean"] - r["ci"][0]) if r["ci"] else nan for r in rows]
+    high = [max(0.0, r["ci"][1] - r["mean"]) if r["ci"] else nan for r in rows]
     return [low, high]
 
 
@@ -304,7 +306,7 @@ def plot_cost(table: list[dict], cost: dict[str, dict], path: str | Path) -> Non
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
     for strategy, seconds, row in points:
-        ax.errorbar([seconds / 60], [row["mean"]], yerr=[[e] for e in _yerr([row])],
+        ax.errorbar([seconds / 60], [row["mean"]], yerr=_yerr([row]),
                     fmt="s" if _base_strategy(strategy) in BASELINES else "o", capsize=3,
                     label=strategy)
     ax.set_xscale("symlog", linthresh=1)  # base costs ~nothing; generative runs ~hours

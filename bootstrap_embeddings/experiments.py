@@ -182,6 +182,11 @@ def rows_from_exp_show(data: list[dict], include_workspace: bool = False) -> lis
     return list(kept.values())
 
 
+def count_experiments(data: list[dict]) -> int:
+    """How many experiments (not baseline commits) `dvc exp show --json` lists."""
+    return sum(len(commit.get("experiments") or []) for commit in data)
+
+
 def attach_items(rows: list[dict], read: Callable[[str, str], dict | None]) -> None:
     """Put each row's per-item scores in row["items"] (None where the run has none,
     e.g. an experiment from before they were recorded)."""

@@ -3,8 +3,8 @@ differences to base and parallel, cost.
 
 With DVC experiments present, reads `dvc exp show --json` and each experiment's
 per-item scores (git), writes reports/experiments.json (the export: commit it), then
-reports/comparison.md, comparison.png and comparison_cost.png. On a fresh clone,
-where there are no experiments, it rebuilds the same tables from the committed
+reports/comparison.md, comparison.png and comparison_cost.png. Where `dvc exp show`
+lists no experiment (a fresh clone), it rebuilds the same tables from the committed
 export. Run from the project root after e.g. `bash scripts/measure_grid.sh`:
 
     python -m scripts.compare_experiments                 # dvc experiments, else the export
@@ -35,12 +35,15 @@ def _collect(args) -> tuple[list[dict], str]:
             raise UserError(f"{args.json}: no such file")
         data = json.loads(args.json.read_text()) if args.json else experiments.exp_show(
             args.all_commits)
-        read, origin = experiments.git_reader, "dvc exp show"
-    rows = experiments.rows_from_exp_show(data, include_workspace=args.include_workspace)
-    if not rows and args.source is None and args.json is None and args.export.is_file():
-        print(f"no DVC experiment has results here; rebuilding from {args.export}")
+        read, origin = experiments.git_reader, str(args.json or "dvc exp show")
+    fresh_clone = (args.source is None and args.json is None
+                   and not experiments.count_experiments(data))
+    if fresh_clone and args.export.is_file():
+        # no experiment here (a fresh clone has at most the commit's own results)
+        print(f"no DVC experiment here; rebuilding from {args.export}")
         data, read = experiments.read_export(args.export)
-        rows, origin = experiments.rows_from_exp_show(data), str(args.export)
+        origin = str(args.export)
+    rows = experiments.rows_from_exp_show(data, include_workspace=args.include_workspace)
     if not rows:
         raise UserError("no experiment has metrics/eval/<lang>.json; run `dvc exp run` first")
     experiments.attach_items(rows, read)
