@@ -219,13 +219,6 @@ class EvalParams(Strict):
     main_score: Literal["local", "mteb"] = "local"
     batch_size: int = Field(default=32, gt=0)
 
-    @field_validator("local_tasks")
-    @classmethod
-    def _no_repeats(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("local_tasks has duplicates")
-        return v
-
 
 class TrackingParams(Strict):
     experiment: str = "bootstrap-embeddings"

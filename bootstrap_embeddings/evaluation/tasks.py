@@ -282,6 +282,7 @@ def local_tasks(language: str, rows_by_source: dict[str, list[dict]], kinds: lis
     if language == "eng":
         raise UserError("params.yaml: languages: 'eng' is the other side of every local task, "
                         "not a target language")
+    kinds = list(dict.fromkeys(kinds))  # a task named twice runs once
     pairs = {source.name: clean_pairs(rows_by_source[source.name], language)
              for source in sources(kinds)}
     return [LOCAL_TASKS[kind].for_language(language, pairs[LOCAL_TASKS[kind].source.name])
