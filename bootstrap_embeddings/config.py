@@ -216,10 +216,14 @@ class EmbedderParams(Strict):
 
 
 class EvalParams(Strict):
-    # custom tasks built from the held-out UDHR split
-    local_tasks: list[Literal["bitext", "retrieval"]]
+    # custom tasks on held-out pairs: bitext / retrieval on the UDHR split, cldr_bitext /
+    # cldr_retrieval on CLDR emoji short names (bootstrap_embeddings/evaluation/tasks.py)
+    local_tasks: list[Literal["bitext", "retrieval", "cldr_bitext", "cldr_retrieval"]]
     # tasks from mteb's registry by name (paper scale; their data is on the hub)
     mteb_tasks: list[str] = Field(default_factory=list)
+    # what main_score averages: the local tasks, or the mteb_tasks the language has
+    # (the local tasks then stay as extra columns)
+    main_score: Literal["local", "mteb"] = "local"
     batch_size: int = Field(default=32, gt=0)
 
 

@@ -96,7 +96,8 @@ def direct_imports(path: Path, root: Path = ROOT) -> set[Path]:
             if file is not None and (i == len(parts) or _has_code(file)):
                 found.add(file)
     if path.name == "__init__.py" and _discovers_submodules(tree):
-        found |= set(path.parent.glob("*.py")) - {path}
+        # the public modules it lists (a leading underscore marks a helper or __main__)
+        found |= {f for f in path.parent.glob("*.py") if not f.name.startswith("_")}
     return found
 
 

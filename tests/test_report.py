@@ -1,40 +1,17 @@
-"""Reports: the current experiment's tables and plots, and the comparison across experiments."""
+"""The report stage: one experiment's scores with intervals, its cost, DVC metrics, plots."""
 
 from __future__ import annotations
 
-import copy
 import csv
-import json
-import logging
-import statistics
 import sys
 
 import pytest
 
-from bootstrap_embeddings import report
+from bootstrap_embeddings import cost, report
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import read_json, write_json
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-# `dvc exp show --json --all-commits` captured from a throwaway DVC repo (scores rounded,
-# deps/outs/meta dropped): the workspace after a failed `dvc exp run` (its hau metrics
-# gone, its params ahead of its metrics), a commit with a queued experiment, an older
-# commit with three experiments, and the first commit, which has no metrics.
-EXP_SHOW = r"""
-[
- {"rev": "workspace", "name": null, "data": {"rev": "workspace", "timestamp": null, "params": {"params.yaml": {"data": {"strategy": "icl", "languages": ["hau", "afr"], "seed": 99}}}, "metrics": {"metrics/eval/hau.json": {"error": {"type": "FileNotFoundError", "msg": "[Errno 2] No such file or directory: 'metrics/eval/hau.json'"}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.423, "UDHRRetrieval": 0.0354, "main_score": 0.2292}}}}}, "error": null, "experiments": null},
- {"rev": "5753a43", "name": "master", "data": {"rev": "5753a43", "timestamp": "2026-11-24T22:35:10", "params": {"params.yaml": {"data": {"strategy": "icl", "languages": ["hau", "afr"], "seed": 1}}}, "metrics": {"metrics/eval/hau.json": {"data": {"hau": {"UDHRBitextMining": 0.8939, "UDHRRetrieval": 0.0925, "main_score": 0.4932}}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.423, "UDHRRetrieval": 0.0354, "main_score": 0.2292}}}}}, "error": null, "experiments": [
-  {"revs": [{"rev": "73dd5fa", "name": "dizzy-hour", "data": {"rev": "73dd5fa", "timestamp": "2026-11-24T22:35:34", "params": {"params.yaml": {"data": {"strategy": "english", "languages": ["hau", "afr"], "seed": 98}}}, "metrics": {"metrics/eval/hau.json": {"data": {"hau": {"UDHRBitextMining": 0.3558, "UDHRRetrieval": 0.9667, "main_score": 0.6613}}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.5338, "UDHRRetrieval": 0.357, "main_score": 0.4454}}}}}, "error": null, "experiments": null}], "executor": null, "name": "dizzy-hour"}
- ]},
- {"rev": "9b565f1", "name": null, "data": {"rev": "9b565f1", "timestamp": "2026-11-24T22:34:23", "params": {"params.yaml": {"data": {"strategy": "xl_lora", "languages": ["hau", "afr"], "seed": 0}}}, "metrics": {"metrics/eval/hau.json": {"data": {"hau": {"UDHRBitextMining": 0.2725, "UDHRRetrieval": 0.7526, "main_score": 0.5126}}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.6088, "UDHRRetrieval": 0.5923, "main_score": 0.6005}}}}}, "error": null, "experiments": [
-  {"revs": [{"rev": "ae108a2", "name": "felon-weka", "data": {"rev": "ae108a2", "timestamp": "2026-11-24T22:34:44", "params": {"params.yaml": {"data": {"strategy": "base", "languages": ["hau", "afr"], "seed": 1}}}, "metrics": {"metrics/eval/hau.json": {"data": {"hau": {"UDHRBitextMining": 0.4336, "UDHRRetrieval": 0.649, "main_score": 0.5413}}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.3146, "UDHRRetrieval": 0.2978, "main_score": 0.3062}}}}}, "error": null, "experiments": null}], "executor": null, "name": "felon-weka"},
-  {"revs": [{"rev": "040f8e6", "name": "mothy-food", "data": {"rev": "040f8e6", "timestamp": "2026-11-24T22:34:37", "params": {"params.yaml": {"data": {"strategy": "icl", "languages": ["hau", "afr"], "seed": 0}}}, "metrics": {"metrics/eval/hau.json": {"data": {"hau": {"UDHRBitextMining": 0.1056, "UDHRRetrieval": 0.7456, "main_score": 0.4256}}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.1862, "UDHRRetrieval": 0.3289, "main_score": 0.2576}}}}}, "error": null, "experiments": null}], "executor": null, "name": "mothy-food"},
-  {"revs": [{"rev": "35f75bb", "name": "manly-hoot", "data": {"rev": "35f75bb", "timestamp": "2026-11-24T22:34:29", "params": {"params.yaml": {"data": {"strategy": "base", "languages": ["hau", "afr"], "seed": 0}}}, "metrics": {"metrics/eval/hau.json": {"data": {"hau": {"UDHRBitextMining": 0.7003, "UDHRRetrieval": 0.5007, "main_score": 0.6005}}}, "metrics/eval/afr.json": {"data": {"afr": {"UDHRBitextMining": 0.6767, "UDHRRetrieval": 0.93, "main_score": 0.8034}}}}}, "error": null, "experiments": null}], "executor": null, "name": "manly-hoot"}
- ]},
- {"rev": "6ebd55d", "name": null, "data": {"rev": "6ebd55d", "timestamp": "2026-11-24T22:34:19", "params": {"params.yaml": {"data": {"strategy": "xl_lora", "languages": ["hau", "afr"], "seed": 0}}}, "metrics": {"metrics/eval/hau.json": {"error": {"type": "FileNotFoundError", "msg": "[Errno 2] No such file or directory: 'metrics/eval/hau.json'"}}, "metrics/eval/afr.json": {"error": {"type": "FileNotFoundError", "msg": "[Errno 2] No such file or directory: 'metrics/eval/afr.json'"}}}}, "error": null, "experiments": null}
-]
-"""
 
 SCORES = {
     "hau": {"UDHRBitextMining": 0.4, "UDHRRetrieval": 0.6, "main_score": 0.5},
@@ -42,7 +19,21 @@ SCORES = {
 }
 
 
-# --- one experiment --------------------------------------------------------------
+def _items(scores: dict[str, float], n: int = 8) -> dict:
+    """Per-item scores whose means are the task scores (half the items a bit above)."""
+    ids = [f"a{i}p1" for i in range(n)]
+    return {"language": "x", "main_score_tasks": [t for t in scores if t != "main_score"],
+            "tasks": {t: {"source": "udhr", "ids": ids,
+                          "scores": [v + (0.1 if i % 2 else -0.1) for i in range(n)]}
+                      for t, v in scores.items() if t != "main_score"}}
+
+
+ITEMS = {language: _items(s) for language, s in SCORES.items()}
+COST = {"per_language": {"hau": {"generated_tokens": 2323.0, "generation_s": 522.0,
+                                 "embedder_training_s": 20.0}},
+        "total": {"generated_tokens": 3100, "generation_s": 762.0, "adapter_training_s": 900.0,
+                  "embedder_training_s": 20.0, "total_s": 1682.0},
+        "adapters": ["task_neg", "task_pos", "xl_lora_neg", "xl_lora_pos"]}
 
 
 def test_read_eval_metrics_takes_the_current_languages(tmp_path):
@@ -58,14 +49,68 @@ def test_read_eval_metrics_takes_the_current_languages(tmp_path):
         report.read_eval_metrics(tmp_path, ["tel"])
 
 
-def test_summary_and_markdown():
-    assert report.summary(SCORES) == {"main_score": {"hau": 0.5, "afr": 0.8},
-                                      "mean_main_score": pytest.approx(0.65)}
-    md = report.render_report(SCORES, "xl_lora", 3)
+def test_summary_repeats_no_number():
+    """metrics/eval/<lang>.json has each language's scores; the summary adds only the
+    cost and, with several languages, their mean."""
+    assert report.summary(SCORES, COST) == {"cost": COST["total"],
+                                            "all": {"main_score": pytest.approx(0.65)}}
+    one = report.summary({"hau": SCORES["hau"]}, COST)
+    assert one == {"cost": COST["total"]}  # "all" would repeat hau.main_score
+    unknown = {**COST, "total": {**COST["total"], "embedder_training_s": None, "total_s": None}}
+    assert "total_s" not in report.summary(SCORES, unknown)["cost"]
+
+
+def test_intervals_and_markdown():
+    bounds = report.score_intervals(SCORES, ITEMS)
+    low, high = bounds["hau"]["main_score"]
+    assert low < 0.5 < high
+    assert bounds["all"]["main_score"][0] < 0.65 < bounds["all"]["main_score"][1]
+    md = report.render_report(SCORES, bounds, COST, "xl_lora", 3)
     assert "Strategy `xl_lora`, seed 3" in md
     assert "| language | UDHRBitextMining | UDHRRetrieval | main_score |" in md
-    assert "| hau | 0.4000 | 0.6000 | 0.5000 |" in md
-    assert "| mean | 0.5500 | 0.7500 | 0.6500 |" in md
+    assert f"| hau | 0.4000{report.fmt_interval(bounds['hau']['UDHRBitextMining'])} |" in md
+    assert "| all | 0.5500 | 0.7500 | 0.6500 [" in md
+    assert "| hau | 2,323 | 8.7 min | 20 s |" in md
+    assert "adapter training 15.0 min (adapters: task_neg, task_pos, xl_lora_neg, xl_lora_pos)" in md
+    # a registry task has no per-item scores: no interval, and none for a main score over it
+    paper = {"hau": {**SCORES["hau"], "SemRel24STS": 0.3}}
+    items = {"hau": dict(ITEMS["hau"], main_score_tasks=["SemRel24STS"])}
+    bounds = report.score_intervals(paper, items)
+    assert bounds["hau"]["SemRel24STS"] is None and bounds["hau"]["main_score"] is None
+    assert bounds["hau"]["UDHRRetrieval"] is not None
+    assert "mteb registry tasks" in report.render_report(paper, bounds, COST, "icl", 0, "mteb")
+
+
+def _write(path, data):
+    write_json(path, data)
+    return path
+
+
+def test_experiment_cost_from_the_stages_records(tmp_path):
+    for lang, (tokens, seconds, train) in {"hau": (2323, 522.0, 20.0),
+                                           "xho": (1800, 400.0, 15.5)}.items():
+        _write(tmp_path / f"data/generated/{lang}/stats.json",
+               {"generated_tokens": tokens, "wall_seconds": seconds})
+        _write(tmp_path / f"models/embedders/{lang}/training.json", {"train_runtime_s": train})
+    for name, seconds in {"task_pos": 100.0, "task_neg": 110.0, "language_hau": 200.0,
+                          "language_xho": 210.0, "language_eng": 150.0}.items():
+        _write(tmp_path / f"models/adapters/{name}/training.json", {"wall_time_s": seconds})
+
+    composition = cost.experiment_cost("composition", ["hau", "xho"], tmp_path)
+    assert composition["adapters"] == ["language_eng", "language_hau", "language_xho",
+                                       "task_neg", "task_pos"]  # shared ones once
+    assert composition["total"] == {"generated_tokens": 4123, "generation_s": 922.0,
+                                    "adapter_training_s": 770.0, "embedder_training_s": 35.5,
+                                    "total_s": 1727.5}
+    icl = cost.experiment_cost("icl", ["hau"], tmp_path)["total"]
+    assert (icl["adapter_training_s"], icl["total_s"]) == (0.0, 542.0)
+    # xl_lora: its adapters were not trained here, so their time is unknown, not zero
+    xl = cost.experiment_cost("xl_lora", ["hau"], tmp_path)["total"]
+    assert xl["adapter_training_s"] is None and xl["total_s"] is None
+    assert xl["generated_tokens"] is None  # nor XL-LoRA's data-generation run
+    # base trains nothing
+    base = cost.experiment_cost("base", ["hau"], tmp_path / "empty")["per_language"]["hau"]
+    assert base["embedder_training_s"] == 0.0 and base["generation_s"] is None
 
 
 def test_report_stage_writes_markdown_metrics_csv_and_png(tmp_path, monkeypatch):
@@ -74,161 +119,28 @@ def test_report_stage_writes_markdown_metrics_csv_and_png(tmp_path, monkeypatch)
 
     params = (REPO / "params.yaml").read_text().replace("languages: [hau]", "languages: [hau, afr]")
     assert "languages: [hau, afr]" in params
-    (tmp_path / "params.yaml").write_text(params)
+    (tmp_path / "params.yaml").write_text(params.replace("strategy: xl_lora", "strategy: icl"))
     for language, scores in SCORES.items():
         write_json(tmp_path / "metrics/eval" / f"{language}.json", {language: scores})
+        write_json(tmp_path / "metrics/items" / f"{language}.json", ITEMS[language])
+        write_json(tmp_path / f"data/generated/{language}/stats.json",
+                   {"generated_tokens": 1000, "wall_seconds": 60.0})
+        write_json(tmp_path / f"models/embedders/{language}/training.json",
+                   {"train_runtime_s": 10.0})
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["report"])
 
     stage.main()
 
     reports = tmp_path / "reports"
-    assert "| afr | 0.7000 | 0.9000 | 0.8000 |" in (reports / "report.md").read_text()
-    assert read_json(reports / "summary.json")["main_score"] == {"hau": 0.5, "afr": 0.8}
+    assert "| afr | 0.7000 [" in (reports / "report.md").read_text()
+    assert read_json(reports / "summary.json") == {
+        "all": {"main_score": pytest.approx(0.65)},
+        "cost": {"generated_tokens": 2000, "generation_s": 120.0, "adapter_training_s": 0.0,
+                 "embedder_training_s": 20.0, "total_s": 140.0}}
     with open(reports / "scores.csv", newline="") as fh:
         assert list(csv.DictReader(fh)) == [
-            {"language": "hau", "strategy": "xl_lora", "main_score": "0.5"},
-            {"language": "afr", "strategy": "xl_lora", "main_score": "0.8"},
+            {"language": "hau", "strategy": "icl", "main_score": "0.5"},
+            {"language": "afr", "strategy": "icl", "main_score": "0.8"},
         ]
     assert (reports / "figures/scores.png").read_bytes().startswith(PNG)
-
-
-# --- several experiments ---------------------------------------------------------
-
-
-def _by_key(rows: list[dict]) -> dict[tuple, tuple]:
-    return {(r["strategy"], r["language"], r["seed"]): (r["main_score"], r["experiment"])
-            for r in rows}
-
-
-def test_rows_from_dvc_exp_show():
-    data = json.loads(EXP_SHOW)
-    assert _by_key(report.rows_from_exp_show(data)) == {
-        ("english", "hau", 98): (0.6613, "dizzy-hour"),
-        ("english", "afr", 98): (0.4454, "dizzy-hour"),
-        ("icl", "hau", 1): (0.4932, "master"), ("icl", "afr", 1): (0.2292, "master"),
-        ("base", "hau", 1): (0.5413, "felon-weka"), ("base", "afr", 1): (0.3062, "felon-weka"),
-        ("icl", "hau", 0): (0.4256, "mothy-food"), ("icl", "afr", 0): (0.2576, "mothy-food"),
-        ("base", "hau", 0): (0.6005, "manly-hoot"), ("base", "afr", 0): (0.8034, "manly-hoot"),
-        ("xl_lora", "hau", 0): (0.5126, "9b565f1"), ("xl_lora", "afr", 0): (0.6005, "9b565f1"),
-    }
-    # the workspace only on request; its missing hau metrics (an error entry) give no row
-    with_workspace = report.rows_from_exp_show(data, include_workspace=True)
-    assert [r for r in with_workspace if r["experiment"] == "workspace"] == [
-        {"strategy": "icl", "language": "afr", "seed": 99, "main_score": 0.2292,
-         "experiment": "workspace"}
-    ]
-
-
-def test_rows_from_dvc_exp_show_duplicates(caplog):
-    data = json.loads(EXP_SHOW)
-    same = copy.deepcopy(data[1])
-    same["name"] = "again"
-    assert len(report.rows_from_exp_show(data + [same])) == 12  # the same result listed twice
-    other = copy.deepcopy(same)
-    other["data"]["metrics"]["metrics/eval/hau.json"]["data"]["hau"]["main_score"] = 0.9
-    with caplog.at_level(logging.WARNING):
-        rows = report.rows_from_exp_show(data + [other])
-    assert _by_key(rows)[("icl", "hau", 1)] == (0.4932, "master")
-    assert "different scores" in caplog.text
-
-
-def _row(strategy, language, seed, score):
-    return {"strategy": strategy, "language": language, "seed": seed, "main_score": score}
-
-
-HAND_ROWS = [
-    _row("xl_lora", "hau", 0, 0.50), _row("xl_lora", "hau", 1, 0.60),
-    _row("xl_lora", "hau", 2, 0.70),
-    _row("xl_lora", "afr", 0, 0.80), _row("xl_lora", "afr", 1, 0.90),
-    _row("base", "hau", 0, 0.40), _row("base", "afr", 0, 0.20),
-    _row("english", "hau", 0, 0.45),
-]
-
-
-def test_aggregate_mean_and_sd_over_seeds():
-    table = {(r["strategy"], r["language"]): r for r in report.aggregate_experiments(HAND_ROWS)}
-    hau = table[("xl_lora", "hau")]
-    assert (hau["n"], hau["seeds"]) == (3, [0, 1, 2])
-    assert hau["mean"] == pytest.approx(0.6)
-    assert hau["sd"] == pytest.approx(0.1)  # sample sd of 0.5, 0.6, 0.7
-    afr = table[("xl_lora", "afr")]
-    assert afr["mean"] == pytest.approx(0.85)
-    assert afr["sd"] == pytest.approx(statistics.stdev([0.8, 0.9]))
-    # all languages: per seed the mean over languages, for seeds 0 and 1 (seed 2 lacks afr)
-    overall = table[("xl_lora", "all")]
-    assert overall["seeds"] == [0, 1]
-    assert overall["mean"] == pytest.approx((0.65 + 0.75) / 2)
-    assert table[("base", "hau")]["sd"] is None  # one seed
-    assert table[("base", "all")]["mean"] == pytest.approx(0.3)
-    assert ("english", "all") not in table  # english has no afr result
-    with pytest.raises(UserError, match="two rows"):
-        report.aggregate_experiments(HAND_ROWS + [_row("base", "hau", 0, 0.41)])
-
-
-def test_comparison_markdown_and_plot(tmp_path):
-    table = report.aggregate_experiments(HAND_ROWS)
-    md = report.render_comparison(table)
-    assert "| strategy | afr | hau | all |" in md
-    # baselines first
-    strategies = [line.split(" |")[0] for line in md.splitlines()
-                  if line.startswith(("| base", "| english", "| xl_lora"))]
-    assert strategies == ["| base", "| english", "| xl_lora"]
-    assert "| english | — | 0.4500 (n=1) | — |" in md
-    assert "0.6000 ± 0.1000 (n=3)" in md
-    report.plot_comparison(table, tmp_path / "comparison.png")
-    assert (tmp_path / "comparison.png").read_bytes().startswith(PNG)
-
-
-def test_compare_experiments_script(tmp_path):
-    from scripts import compare_experiments
-
-    saved = tmp_path / "exp_show.json"
-    saved.write_text(EXP_SHOW)
-    compare_experiments.main(["--json", str(saved), "--out", str(tmp_path / "out")])
-    md = (tmp_path / "out/comparison.md").read_text()
-    assert "| base | 0.5548 ± 0.3516 (n=2) | 0.5709 ± 0.0419 (n=2) |" in md
-    assert (tmp_path / "out/comparison.png").read_bytes().startswith(PNG)
-
-    empty = tmp_path / "empty.json"
-    empty.write_text(json.dumps([json.loads(EXP_SHOW)[-1]]))
-    with pytest.raises(SystemExit) as exit_:
-        compare_experiments.main(["--json", str(empty)])
-    assert exit_.value.code == 2
-
-
-def _exp(name, strategy, seed, score, cf=False, kept=None):
-    metrics = {"metrics/eval/hau.json": {"data": {"hau": {"main_score": score}}}}
-    if kept is not None:
-        metrics["metrics/filter/hau.json"] = {"data": {"language": "hau", "kept_share": kept}}
-    params = {"strategy": strategy, "seed": seed, "languages": ["hau"],
-              "filters": {"min_chars": 8, "consistency": {"enabled": cf}}}
-    return {"rev": name * 4, "name": name,
-            "data": {"params": {"params.yaml": {"data": params}}, "metrics": metrics}}
-
-
-def test_runs_differing_only_in_seed_are_aggregated_and_other_params_make_variants():
-    exps = [_exp("a", "xl_lora", 0, 0.50, kept=1.0), _exp("b", "xl_lora", 1, 0.60, kept=0.9),
-            _exp("c", "xl_lora", 0, 0.70, cf=True, kept=0.5),
-            _exp("d", "xl_lora", 1, 0.80, cf=True, kept=0.7),
-            _exp("e", "base", 0, 0.40), _exp("f", "base", 1, 0.40)]
-    running = {"executor": {"state": "running"}, "name": "g",
-               "revs": [_exp("g", "xl_lora", 2, 0.99)]}  # params of seed 2, stale metrics
-    data = [{"rev": "baseline", "experiments": [{"revs": [e]} for e in exps] + [running]}]
-    rows = report.rows_from_exp_show(data)
-    assert "g" not in {r["experiment"] for r in rows}
-    labels = {r["experiment"]: r["strategy"] for r in rows}
-    assert labels == {"a": "xl_lora (filters.consistency.enabled=false)",
-                      "b": "xl_lora (filters.consistency.enabled=false)",
-                      "c": "xl_lora (filters.consistency.enabled=true)",
-                      "d": "xl_lora (filters.consistency.enabled=true)",
-                      "e": "base", "f": "base"}  # base's runs differ only in seed
-    table = {r["strategy"]: r for r in report.aggregate_experiments(rows)}
-    on = table["xl_lora (filters.consistency.enabled=true)"]
-    assert (on["n"], on["mean"], on["kept_share"]) == (2, pytest.approx(0.75), pytest.approx(0.6))
-    assert table["base"]["sd"] == 0.0 and table["base"]["kept_share"] is None
-    md = report.render_comparison(report.aggregate_experiments(rows))
-    assert "0.7500 ± 0.0707 (n=2, kept 60%)" in md
-    # baselines before the generative strategies, variants of one strategy together
-    order = [line.split(" |")[0][2:] for line in md.splitlines() if line.startswith("| ")][2:]
-    assert order[0] == "base" and order[1].startswith("xl_lora")

@@ -84,7 +84,7 @@ def test_hub_layouts(datasets_root):
 
 def test_mteb_tasks_load_the_stand_in_datasets_by_their_hub_id(tmp_path, monkeypatch):
     """The profile's mteb tasks, mteb's own classes, load from <cwd>/mteb/<repo>."""
-    from bootstrap_embeddings.evaluation import registry_tasks
+    from bootstrap_embeddings.evaluation.tasks import registry_tasks
 
     standins.mteb_datasets(tmp_path, languages=("hin", "kor"), rows=4)
     monkeypatch.chdir(tmp_path)

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bootstrap_embeddings.config import Params
+from bootstrap_embeddings.data import cldr
 from bootstrap_embeddings.data.tables import LanguageTables, nli_triplets
 from bootstrap_embeddings.data.udhr import ENGLISH, normalise, open_udhr, split_sentences
 from bootstrap_embeddings.errors import UserError
+from bootstrap_embeddings.evaluation.sources import CLDR, sources
 from bootstrap_embeddings.files import atomic_dir, write_json, write_jsonl
 
 XL_KEY = "data.xl_lora_languages"
@@ -98,7 +100,8 @@ def prepare_language(params: Params, lang: str) -> Prepared:
             f"languages: {lang}: no paragraph of the held-out UDHR articles "
             f"(data.held_out_articles) aligns with English, so it cannot be evaluated"
         )
-    guard = LeakGuard([r["text"] for r in evaluation] + _english_held_out(params))
+    guard = LeakGuard([r["text"] for r in evaluation] + _english_held_out(params)
+                      + cldr.held_out_texts([lang]))  # CLDR: the second evaluation
     anchors = guard.clean("anchors", tables.anchors(), ("text",))
     anchors = _sample(
         _unique(anchors, ("text",)), data.anchors_per_language, seed, f"anchors:{lang}"
@@ -115,6 +118,8 @@ def prepare_language(params: Params, lang: str) -> Prepared:
         "train_pairs.jsonl": pairs,
         "eval.jsonl": evaluation,
     }
+    # CLDR: the second held-out evaluation and the dev split
+    files |= cldr.prepared_files(lang, required=CLDR in sources(params.eval.local_tasks))
     manifest = {
         "language": lang,
         "udhr": tables.udhr_info(),
@@ -146,7 +151,8 @@ def prepare_shared(params: Params) -> Prepared:
     # English held-out text, and the targets' own: a shared row must match neither
     target_texts = [r["text"] for lang in params.languages
                     for r in language_tables(params, lang).held_out_pairs()]
-    guard = LeakGuard(_english_held_out(params) + target_texts)
+    guard = LeakGuard(_english_held_out(params) + target_texts
+                      + cldr.held_out_texts(params.languages))  # CLDR: the second evaluation
 
     nli = guard.clean("nli", nli_triplets(data.nli, data, seed), ("anchor", "positive", "negative"))
     nli = _unique(nli, ("anchor", "positive", "negative"))

@@ -1,14 +1,20 @@
-"""Evaluation with mteb 2.x.
+"""The evaluation's tasks: mteb custom tasks on the held-out pairs, and mteb's own by name.
 
-Two kinds of tasks, both run through `mteb.evaluate`:
+Local tasks, one class each (the class name is the mteb task name), built from a
+language's held-out rows `{id, text, english}`:
 
-- local tasks built from the held-out UDHR split (`data/prepared/<lang>/eval.jsonl`,
-  rows `{id, text, english}`): bitext mining and cross-lingual retrieval between the
-  target language and English, each in both directions. They are real mteb tasks
-  (subclasses of mteb's abstract tasks with a `TaskMetadata`) whose `load_data`
-  builds the dataset from the rows, so nothing touches the network.
-- mteb's own tasks by name (`eval.mteb_tasks`, paper scale), from mteb's registry,
-  restricted to the subsets in the target language or between it and English.
+- `UDHRBitextMining`, `UDHRRetrieval`: held-out UDHR articles (data/prepared/<lang>/eval.jsonl);
+- `CLDRBitextMining`, `CLDRRetrieval`: CLDR emoji short names outside the dev part
+  (data/prepared/<lang>/eval_cldr.jsonl, see data/cldr.py).
+
+Each runs in both directions (target -> English, English -> target). They are real
+mteb tasks (subclasses of mteb's abstract tasks with a `TaskMetadata`) whose
+`load_data` builds the dataset from the rows, so nothing touches the network. While
+mteb scores them they also keep each item's score (`item_scores`), computed by the
+same metric code from the same embeddings, for the confidence intervals.
+
+mteb's registry tasks (`eval.mteb_tasks`, paper scale) are cut down to the subsets in
+the target language or between it and English.
 
 This module imports mteb at the top (its task classes are subclassed here): import it
 from the evaluate stage and tests only, not from light code.
@@ -19,8 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import warnings
-from pathlib import Path
 from typing import Any
 
 import mteb
@@ -31,6 +35,7 @@ from mteb.abstasks.task_metadata import TaskMetadata
 from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining
 
 from bootstrap_embeddings.errors import UserError
+from bootstrap_embeddings.evaluation.sources import CLDR, UDHR, sources
 from bootstrap_embeddings.languages import dominant_script
 
 log = logging.getLogger(__name__)
@@ -40,13 +45,6 @@ ENGLISH = "eng-Latn"
 # Unicode names ideographs "CJK UNIFIED IDEOGRAPH-..."; every other script we meet is
 # named as in mteb's ISO 15924 table.
 _UNICODE_TO_ISO15924 = {"CJK": "Hani"}
-# Task types whose evaluators pass no prompt type: both sides get the query prefix, as
-# e5 prescribes for symmetric tasks. STS and pair classification tasks can declare a
-# prompt type per side (asymmetric variants); those sides get the matching prefix.
-_SYMMETRIC_TASK_TYPES = (
-    "BitextMining", "Classification", "Clustering", "STS", "PairClassification",
-)
-_PER_SIDE_TASK_TYPES = ("STS", "PairClassification")
 
 
 # --- languages -------------------------------------------------------------------
@@ -86,14 +84,14 @@ def language_script(language: str, texts: list[str]) -> str:
     return tag
 
 
-# --- the held-out split ----------------------------------------------------------
+# --- the held-out rows -----------------------------------------------------------
 
 
 def clean_pairs(rows: list[dict], language: str) -> list[dict]:
     """Check the eval rows and drop repeated texts.
 
     Bitext mining and retrieval both assume that each text has exactly one right
-    counterpart; a paragraph that occurs twice would count a correct match as an error.
+    counterpart; a text that occurs twice would count a correct match as an error.
     """
     seen_id, seen_text, seen_english, pairs = set(), set(), set(), []
     for i, row in enumerate(rows):
@@ -117,39 +115,47 @@ def clean_pairs(rows: list[dict], language: str) -> list[dict]:
     return pairs
 
 
-def _metadata(name: str, language: str, pairs: list[dict], **fields: Any) -> TaskMetadata:
+def _metadata(task: type, language: str, pairs: list[dict]) -> TaskMetadata:
     """The TaskMetadata of a local task: two subsets, target -> English and English -> target.
 
     The dataset "path" names no hub repository (load_data never goes there); the
-    "revision" is a hash of the rows, so a result file says which split it scored.
+    "revision" is a hash of the rows, so a result file says which items it scored.
     """
+    source = task.source
     tag = language_script(language, [p["text"] for p in pairs])
     digest = hashlib.sha256(json.dumps(pairs, sort_keys=True).encode()).hexdigest()[:12]
     return TaskMetadata(
-        name=name,
-        reference="https://github.com/wooorm/udhr",
-        dataset={"path": f"local/udhr-held-out-{language}", "revision": digest},
+        name=task.__name__,
+        type=task.task_type,
+        main_score=task.main_score,
+        description=(f"{task.what} between {language} and English on {source.what}, "
+                     "in both directions."),
+        reference=source.reference,
+        dataset={"path": f"local/{source.name}-held-out-{language}", "revision": digest},
         category="t2t",
         modalities=["text"],
         eval_splits=[SPLIT],
         eval_langs={f"{language}-eng": [tag, ENGLISH], f"eng-{language}": [ENGLISH, tag]},
-        domains=["Legal", "Written"],
+        domains=list(source.domains),
         license="not specified",
         annotations_creators="human-annotated",
-        sample_creation="human-translated",
+        sample_creation=source.sample_creation,
         dialect=[],
         bibtex_citation="",
-        **fields,
     )
 
 
 class _HeldOutTask:
-    """A task on one language's held-out UDHR pairs, in both directions.
+    """A task on one language's held-out pairs, in both directions.
 
     mteb reads a task's metadata from its class (it drops instance-level metadata when
     it unloads a dataset), so `for_language` makes a subclass per language.
+
+    `item_scores` fills while mteb evaluates: {direction: {item id: score}}, the
+    per-item terms whose mean over items is mteb's score for that direction.
     """
 
+    source: HeldOutSource
     language: str
     pairs: list[dict]
     task_type: str
@@ -158,19 +164,26 @@ class _HeldOutTask:
 
     @classmethod
     def for_language(cls, language: str, pairs: list[dict]):
-        metadata = _metadata(
-            cls.__name__, language, pairs, type=cls.task_type, main_score=cls.main_score,
-            description=(
-                f"{cls.what} between {language} and English on held-out articles of the "
-                "Universal Declaration of Human Rights (aligned paragraphs), in both directions."
-            ),
-        )
-        attrs = {"metadata": metadata, "language": language, "pairs": pairs}
-        return type(cls.__name__, (cls,), attrs)()
+        attrs = {"metadata": _metadata(cls, language, pairs), "language": language,
+                 "pairs": pairs}
+        task = type(cls.__name__, (cls,), attrs)()
+        task.item_scores = {}
+        return task
+
+    def directions(self) -> dict[str, tuple[str, str]]:
+        """hf subset -> (query field, document field) of the eval rows."""
+        return {f"{self.language}-eng": ("text", "english"),
+                f"eng-{self.language}": ("english", "text")}
 
 
-class UDHRBitextMining(_HeldOutTask, AbsTaskBitextMining):
-    """Find each sentence's translation among all the other side's sentences."""
+class _HeldOutBitextMining(_HeldOutTask, AbsTaskBitextMining):
+    """Find each text's translation among all the other side's texts.
+
+    mteb's score is sklearn's support-weighted F1 over the gold labels (one per item),
+    i.e. the mean over items of the F1 of the item's label: 2 / (1 + c) if the item's
+    query found it and c queries in all chose it, else 0. `item_scores` holds those
+    per-label F1s, from sklearn's `f1_score(average=None)` on the same predictions.
+    """
 
     task_type, main_score, what = "BitextMining", "f1", "Bitext mining"
     # One table with a column per language, as mteb's Flores task has: each side is
@@ -187,17 +200,32 @@ class UDHRBitextMining(_HeldOutTask, AbsTaskBitextMining):
         })}
         self.data_loaded = True
 
+    def _evaluate_subset(self, *args: Any, **kwargs: Any):
+        self._per_item: list[list[float]] = []
+        scores = super()._evaluate_subset(*args, **kwargs)
+        # mteb calls _compute_metrics once per direction, in the loop that fills
+        # `scores`: the i-th call belongs to the i-th key
+        ids = [p["id"] for p in self.pairs]
+        for direction, values in zip(scores, self._per_item, strict=True):
+            self.item_scores[direction] = dict(zip(ids, values, strict=True))
+        return scores
 
-class UDHRRetrieval(_HeldOutTask, AbsTaskRetrieval):
+    def _compute_metrics(self, nearest_neighbors, gold):
+        from sklearn.metrics import f1_score
+
+        labels = [g[1] for g in gold]
+        predictions = [x["corpus_id"] for x in nearest_neighbors]
+        per_label = f1_score(labels, predictions, labels=labels, average=None, zero_division=0)
+        self._per_item.append([float(v) for v in per_label])
+        return super()._compute_metrics(nearest_neighbors, gold)
+
+
+class _HeldOutRetrieval(_HeldOutTask, AbsTaskRetrieval):
     """Queries in one language, the corpus in the other; the one relevant document is the
-    query's translation."""
+    query's translation. `item_scores`: each query's nDCG@10 as pytrec_eval scored it
+    for mteb (its `task_specific_scores` hook receives the per-query scores)."""
 
     task_type, main_score, what = "Retrieval", "ndcg_at_10", "Cross-lingual retrieval"
-
-    def directions(self) -> dict[str, tuple[str, str]]:
-        """hf subset -> (query field, document field) of the eval rows."""
-        return {f"{self.language}-eng": ("text", "english"),
-                f"eng-{self.language}": ("english", "text")}
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         if self.data_loaded:
@@ -216,20 +244,49 @@ class UDHRRetrieval(_HeldOutTask, AbsTaskRetrieval):
         }
         self.data_loaded = True
 
+    def task_specific_scores(self, scores, qrels, results, hf_split, hf_subset) -> dict:
+        self.item_scores[hf_subset] = {
+            qid.removeprefix("q-"): float(s["ndcg_cut_10"]) for qid, s in scores.items()
+        }
+        return {}
 
-# eval.local_tasks entry -> its task class (the class name is the mteb task name)
-LOCAL_TASKS = {"bitext": UDHRBitextMining, "retrieval": UDHRRetrieval}
+
+class UDHRBitextMining(_HeldOutBitextMining):
+    source = UDHR
 
 
-def local_tasks(language: str, eval_rows: list[dict], kinds: list[str]) -> list:
-    """The custom tasks named in eval.local_tasks, on this language's held-out rows."""
+class UDHRRetrieval(_HeldOutRetrieval):
+    source = UDHR
+
+
+class CLDRBitextMining(_HeldOutBitextMining):
+    source = CLDR
+
+
+class CLDRRetrieval(_HeldOutRetrieval):
+    source = CLDR
+
+
+# eval.local_tasks entry -> its task class (sources.TASK_SOURCES names their sources)
+LOCAL_TASKS = {
+    "bitext": UDHRBitextMining, "retrieval": UDHRRetrieval,
+    "cldr_bitext": CLDRBitextMining, "cldr_retrieval": CLDRRetrieval,
+}
+
+
+def local_tasks(language: str, rows_by_source: dict[str, list[dict]], kinds: list[str]) -> list:
+    """The custom tasks named in eval.local_tasks, on this language's held-out rows
+    ({source name: rows})."""
     if not kinds:
         return []
     if language == "eng":
         raise UserError("params.yaml: languages: 'eng' is the other side of every local task, "
                         "not a target language")
-    pairs = clean_pairs(eval_rows, language)
-    return [LOCAL_TASKS[kind].for_language(language, pairs) for kind in kinds]
+    kinds = list(dict.fromkeys(kinds))  # a task named twice runs once
+    pairs = {source.name: clean_pairs(rows_by_source[source.name], language)
+             for source in sources(kinds)}
+    return [LOCAL_TASKS[kind].for_language(language, pairs[LOCAL_TASKS[kind].source.name])
+            for kind in kinds]
 
 
 # --- mteb's registry -------------------------------------------------------------
@@ -264,84 +321,3 @@ def registry_tasks(names: list[str], language: str) -> list:
             continue
         tasks.append(task)
     return tasks
-
-
-# --- the model -------------------------------------------------------------------
-
-
-def model_prompts(query_prefix: str, passage_prefix: str) -> dict[str, str]:
-    """mteb's prompt table for a SentenceTransformer, from the embedder's prefixes.
-
-    mteb passes the resolved prompt to encode_query / encode_document / encode
-    explicitly, which overrides whatever `prompts` the checkpoint saved: each text gets
-    its prefix exactly once. Retrieval queries get the query prefix and documents the
-    passage prefix; tasks that encode both sides alike get the query prefix.
-    """
-    prompts = {"query": query_prefix, "document": passage_prefix}
-    prompts |= {task_type: query_prefix for task_type in _SYMMETRIC_TASK_TYPES}
-    for task_type in _PER_SIDE_TASK_TYPES:
-        prompts |= {f"{task_type}-query": query_prefix, f"{task_type}-document": passage_prefix}
-    return prompts
-
-
-def encoder(model_path: str | Path, params, language: str):
-    """The checkpoint wrapped for mteb, with the prefixes and a name for its result files."""
-    from mteb.models import SentenceTransformerEncoderWrapper
-
-    from bootstrap_embeddings.base_models import load_sentence_transformer
-
-    model = load_sentence_transformer(model_path)
-    prompts = model_prompts(params.embedder.query_prefix, params.embedder.passage_prefix)
-    with warnings.catch_warnings():
-        # mteb warns that these prompts replace the checkpoint's saved ones: that is the point
-        warnings.filterwarnings("ignore", message="Model prompts specified", category=UserWarning)
-        wrapped = SentenceTransformerEncoderWrapper(model, model_prompts=prompts)
-    wrapped.mteb_model_meta = wrapped.mteb_model_meta.model_copy(update={
-        "name": f"bootstrap-embeddings/{params.strategy}-{language}",
-        "revision": f"seed-{params.seed}",
-    })
-    return wrapped
-
-
-# --- running ---------------------------------------------------------------------
-
-
-def summarize(results, local_names: list[str]) -> dict[str, float]:
-    """{task: its main score (mean over subsets and splits), "main_score": x}.
-
-    x is the mean over the local tasks, which every language has; with no local task,
-    the mean over the mteb tasks.
-    """
-    scores = {r.task_name: float(r.get_score()) for r in results.task_results}
-    missing = [n for n in local_names if n not in scores]
-    if missing:
-        raise RuntimeError(f"mteb returned no result for {missing}")
-    averaged = local_names or list(scores)
-    scores["main_score"] = sum(scores[n] for n in averaged) / len(averaged)
-    return scores
-
-
-def evaluate(
-    model_path: str | Path, language: str, eval_rows: list[dict], params, results_dir: str | Path
-) -> dict[str, float]:
-    """Run the local and the named mteb tasks; mteb's result files go under `results_dir`.
-
-    The cache is `results_dir` and every task is re-run ("always"): mteb's default cache
-    (~/.cache/mteb) skips tasks it has results for, so a retrained checkpoint under the
-    same name would silently keep its old scores.
-    """
-    local = local_tasks(language, eval_rows, params.eval.local_tasks)
-    tasks = local + registry_tasks(params.eval.mteb_tasks, language)
-    if not tasks:
-        raise UserError(
-            f"params.yaml: eval: no task to run for {language} (local_tasks is empty and no "
-            "mteb_tasks entry has a subset in this language)"
-        )
-    results = mteb.evaluate(
-        encoder(model_path, params, language),
-        tasks,
-        cache=mteb.ResultCache(str(results_dir)),
-        overwrite_strategy="always",
-        encode_kwargs={"batch_size": params.eval.batch_size},
-    )
-    return summarize(results, [t.metadata.name for t in local])
