@@ -393,3 +393,25 @@ def test_evaluate_stage_writes_metrics_items_results_and_mlflow(st_model, params
     with pytest.raises(SystemExit) as exit_:
         stage.main()
     assert exit_.value.code == 2
+
+
+def test_each_text_is_encoded_once_across_the_tasks(st_model, params, tmp_path, monkeypatch):
+    """The bitext and retrieval tasks of a source share one encoding of each text."""
+    from sentence_transformers import SentenceTransformer
+
+    encoded: list[str] = []
+    original = SentenceTransformer.encode
+
+    def counting(self, *args, **kwargs):
+        texts = args[0] if args else kwargs.get("inputs", kwargs.get("sentences"))
+        encoded.extend([texts] if isinstance(texts, str) else texts)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "encode", counting)
+    scores, _ = run.evaluate(st_model, "hau", ROWS_BY_SOURCE, params, tmp_path / "results")
+    texts = {r[side] for rows in ROWS_BY_SOURCE.values() for r in rows for side in ("text", "english")}
+    assert len(encoded) == len(set(encoded)) == len(texts)  # once each, every prefix alike
+    # and the scores are those of encoding per task
+    monkeypatch.setattr(run, "share_encodings", lambda model: model)
+    unshared, _ = run.evaluate(st_model, "hau", ROWS_BY_SOURCE, params, tmp_path / "again")
+    assert scores == pytest.approx(unshared, abs=1e-6)

@@ -44,13 +44,48 @@ def model_prompts(query_prefix: str, passage_prefix: str) -> dict[str, str]:
     return prompts
 
 
+def share_encodings(model):
+    """`model` with each distinct (prompt, text) encoded once, however many tasks ask for it.
+
+    mteb encodes per task and per side: the bitext and retrieval tasks of one source
+    (UDHR, CLDR) encode the same texts up to four times (two directions, queries and
+    corpus), and mteb's own embedding cache is kept per task. With an explicit prompt,
+    a SentenceTransformer's encode_query and encode_document are encode with that
+    prompt, unless a Router module sends queries and documents through different
+    modules; only then is nothing shared.
+    """
+    import numpy as np
+    from sentence_transformers.sentence_transformer.modules import Router
+
+    if any(isinstance(module, Router) for module in model):
+        return model
+    encode, cache = model.encode, {}
+
+    def sharing(method):
+        def shared(sentences, prompt=None, **kwargs):
+            if prompt is None or isinstance(sentences, str):
+                return method(sentences, prompt=prompt, **kwargs)  # the model's own prompt
+            texts = list(sentences)
+            missing = [t for t in dict.fromkeys(texts) if (prompt, t) not in cache]
+            if missing:
+                kwargs = {**kwargs, "convert_to_numpy": True, "convert_to_tensor": False}
+                for text, vector in zip(missing, encode(missing, prompt=prompt, **kwargs)):
+                    cache[(prompt, text)] = vector
+            return np.stack([cache[(prompt, t)] for t in texts])
+        return shared
+
+    model.encode, model.encode_query, model.encode_document = (
+        sharing(model.encode), sharing(model.encode_query), sharing(model.encode_document))
+    return model
+
+
 def encoder(model_path: str | Path, params, language: str):
     """The checkpoint wrapped for mteb, with the prefixes and a name for its result files."""
     from mteb.models import SentenceTransformerEncoderWrapper
 
     from bootstrap_embeddings.base_models import load_sentence_transformer
 
-    model = load_sentence_transformer(model_path)
+    model = share_encodings(load_sentence_transformer(model_path))
     prompts = model_prompts(params.embedder.query_prefix, params.embedder.passage_prefix)
     with warnings.catch_warnings():
         # mteb warns that these prompts replace the checkpoint's saved ones: that is the point
