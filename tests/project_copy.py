@@ -71,6 +71,15 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     return output
 
 
+def commit_copied_sources(root: Path, env: dict[str, str] | None = None) -> None:
+    """Record the npm tarballs that came with the copy as the sources stage's output, so the
+    copy stays offline (without them, as in a fresh clone, the stage fetches them). The
+    stage depends on the params gate's output: that runs first (it only reads params.yaml)."""
+    if (root / "data" / "sources").is_dir():
+        run(["dvc", "repro", "check_params"], root, env)
+        run(["dvc", "commit", "--force", "sources"], root, env)
+
+
 def git_commit(root: Path, message: str, env: dict[str, str] | None = None) -> None:
     run(["git", *GIT_USER, "add", "-A"], root, env)
     run(["git", *GIT_USER, "commit", "-qm", message], root, env)

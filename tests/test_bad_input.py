@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 ANCHORS = [{"id": f"a{i}", "text": f"Kowane mutum yana da hakki {i}."} for i in range(4)]
 PAIRS = [{"id": f"p{i}", "text": f"Kowa yana da ’yanci {i}.", "english": f"Everyone is free {i}."}
          for i in range(4)]
+CLDR_PAIRS = [{"id": f"cldr:{i}", "text": f"fuska {i}", "english": f"face {i}"} for i in range(4)]
 TRIPLETS = [{"id": f"a{i}", "anchor": a["text"], "positive": f"Everyone has a right {i}.",
              "negative": f"Nobody has a right {i}.", "strategy": "icl", "language": "hau",
              "generator": "models/base/generator", "adapter_pos": None, "adapter_neg": None}
@@ -50,6 +51,7 @@ def project(tmp_path_factory, tiny_generator, tiny_encoder) -> Path:
     shutil.copytree(root / "models/base/embedder", root / "models/embedders/hau")
     _jsonl(root / "data/prepared/hau/anchors.jsonl", ANCHORS)
     _jsonl(root / "data/prepared/hau/eval.jsonl", PAIRS)
+    _jsonl(root / "data/prepared/hau/eval_cldr.jsonl", CLDR_PAIRS)
     recipe = {"strategy": "icl", "language": "hau", "adapters": None, "shots": []}
     (root / "models/generators/icl/hau").mkdir(parents=True)
     (root / "models/generators/icl/hau/recipe.json").write_text(json.dumps(recipe))

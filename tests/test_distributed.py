@@ -246,7 +246,9 @@ def test_embedder_trains_data_parallel_like_one_process(tiny_encoder, tmp_path, 
         "training": {"epochs": 2, "batch_size": 8, "lr": 1.0e-3, "max_length": 32,
                      "warmup_ratio": 0.0, "max_triplets": None}})
     _base_model(one, "embedder", _tiny_embedder(tmp_path / "models/embedder", tiny_encoder))
-    _write_jsonl(one / "data/triplets/hau/triplets.jsonl", toy_triplets())  # 16: 2 batches
+    rows = [{"id": f"t{i}", **t, "strategy": "icl", "language": "hau"}
+            for i, t in enumerate(toy_triplets())]
+    _write_jsonl(one / "data/triplets/hau/triplets.jsonl", rows)  # 16: 2 batches
     two = Path(shutil.copytree(one, tmp_path / "two"))
 
     result = _stage(two, "train_embedder", "hau", processes=2, nproc_env=True)

@@ -24,7 +24,9 @@ import yaml
 from bootstrap_embeddings.config import parse_params
 from bootstrap_embeddings.strategies import names as strategy_names
 from conftest import REPO, deep_merge
-from project_copy import copy_project, git_commit, run, stage_env, stages_run
+from project_copy import (
+    commit_copied_sources, copy_project, git_commit, run, stage_env, stages_run,
+)
 from rehearsal import standins
 
 pytestmark = [pytest.mark.rehearsal, pytest.mark.integration]
@@ -50,10 +52,7 @@ def project(tmp_path_factory) -> Path:
     (root / "params.yaml").write_text(yaml.safe_dump(rehearsal_params(), sort_keys=False))
     git_commit(root, "params: profiles/paper.yaml + tests/rehearsal/override.yaml")
     standins.write_standins(root)  # untracked, as a user's hub cache would be
-    if (root / "data" / "sources").is_dir():
-        # the npm tarballs came with the copy: recorded as the sources stage's output, the
-        # rehearsal stays offline (without them, as in a fresh clone, the stage fetches them)
-        _dvc(root, "commit", "--force", "sources")
+    commit_copied_sources(root, rehearsal_env(root))
     return root
 
 

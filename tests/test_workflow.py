@@ -27,7 +27,9 @@ import pytest
 import yaml
 
 from conftest import make_tiny_encoder, make_tiny_generator
-from project_copy import SMALL_DATA, copy_project, git_commit, run, stage_env, stages_run
+from project_copy import (
+    SMALL_DATA, commit_copied_sources, copy_project, git_commit, run, stage_env, stages_run,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -65,8 +67,7 @@ def project(tmp_path_factory) -> Path:
                              "model": str(make_tiny_encoder(models / "embedder"))}}
     root = copy_project(tmp / "repo", override)
     env = _env(root)
-    if (root / "data" / "sources").is_dir():  # the tarballs came along: no npm call
-        run(["dvc", "commit", "--force", "sources"], root, env)
+    commit_copied_sources(root, env)
     out = run(["dvc", "repro", *SHARED], root, env)
     assert set(SHARED) - {"sources"} <= stages_run(out)
     git_commit(root, "shared upstream artifacts", env)
