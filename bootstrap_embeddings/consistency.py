@@ -14,7 +14,8 @@ For XL-LoRA the positive and negative are English and the anchor is not: the sam
 check is then a cross-lingual one, which is what a multilingual encoder is trained for.
 The thresholds are chosen by `scripts/calibrate_consistency.py` on data that no
 evaluation uses (`calibration_sets`, `best_threshold`). Optionally a round-trip check
-(round_trip.py) also asks the generator for the way back and compares it with the anchor.
+(generator/round_trip.py) also asks the generator for the way back and compares it with
+the anchor.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ def check_from_params(params, language: str) -> ConsistencyCheck:
         params.embedder.passage_prefix, cfg.batch_size)
     back = None
     if cfg.round_trip:
-        from bootstrap_embeddings.round_trip import back_generator
+        from bootstrap_embeddings.generator.round_trip import back_generator
 
         back = back_generator(base_models.resolve_generator_path(base_models.BASE_GENERATOR),
                               language, params.generator.generation,

@@ -210,7 +210,7 @@ def test_round_trip_removes_triplets_whose_way_back_misses_the_anchor(aligned_en
 
 def test_back_generator_answers_every_positive_with_the_real_generator(tiny_generator, params,
                                                                        tmp_path, monkeypatch):
-    from bootstrap_embeddings.round_trip import back_generator
+    from bootstrap_embeddings.generator.round_trip import back_generator
 
     monkeypatch.chdir(tmp_path)  # partial files go under .cache/ of the project root
     gen = params.generator.generation.model_copy(update={"max_new_tokens": 4, "batch_size": 2})
