@@ -8,10 +8,14 @@ batch's position, so a run that resumes after a crash writes the same rows as on
 that never stopped.
 
 Resumption: every finished batch is appended (flush + fsync) to a partial JSONL file
-named by a fingerprint of everything that determines the output (model, adapters,
-recipe, anchors, generation params, seed, dtype). A rerun with the same inputs skips
-the batches already there; any change starts a new file. The caller writes the final
-output atomically and then deletes the partial file (`discard_partial`).
+named by a fingerprint of the run's inputs (model, adapters, recipe, anchors,
+generation params, seed, dtype). Its first line is a header holding a second key,
+over what shapes the output besides those: every prompt text the run asks, and the
+source of the code that builds prompts, decodes and cleans answers (`code_digest`).
+A rerun with the same inputs skips the batches already there; other inputs mean
+another file; a header key that differs (a prompt or the code was edited since) means
+the file is stale: it is removed, the run says so and starts afresh. The caller
+writes the final output atomically and then deletes the partial file (`discard_partial`).
 
 Several processes (torchrun): the batches still left are split between them, each
 process appends to its own partial file (`<fingerprint>.rank<i>.jsonl`), and then
@@ -126,10 +130,39 @@ def model_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
+# The code whose text shapes a run's output besides its inputs: the prompts and answer
+# cleaning, batching and seeding, the decoding loop.
+_CODE_FILES = ("prompts.py", "generation.py", "decoding.py")
+
+
+def code_digest(names=_CODE_FILES) -> str:
+    """sha256 over the source of the generator modules that build prompts, decode and clean."""
+    h = hashlib.sha256()
+    for name in names:
+        path = Path(__file__).with_name(name)
+        if path.is_file():
+            h.update(name.encode() + b"\0")
+            _sha256_file(path, h)
+    return h.hexdigest()
+
+
+def prompts_key(prompts: Sequence[str]) -> str:
+    """The partial file's header key: the run's prompt texts, the code, the format."""
+    h = hashlib.sha256(f"{_FORMAT}\0{code_digest()}\0".encode())
+    for text in prompts:
+        h.update(text.encode("utf-8") + b"\0")
+    return h.hexdigest()[:24]
+
+
 def generation_fingerprint(
     base_path, recipe: dict, items: list[dict], gen, quantization: str, seed: int
 ) -> str:
-    """A key for everything that determines a generation run's output (names its partial file)."""
+    """A key for a generation run's inputs (names its partial file).
+
+    The prompt texts and the code are checked against the file's header
+    (`prompts_key`) when the run starts: the fingerprint is computed before the
+    prompts exist, by callers that only know the recipe.
+    """
     from bootstrap_embeddings.generator.loading import resolve_quantization
 
     used = resolve_quantization(quantization)
@@ -275,14 +308,24 @@ def discard_partial(path) -> None:
         f.unlink(missing_ok=True)
 
 
-def _done_batches(path: Path, expected: dict) -> dict:
-    """Finished batches in any of the run's partial files, keyed (relation, batch)."""
-    return {
-        (rec["relation"], rec["batch"]): rec
-        for f in _partial_files(path)
-        for rec in _read_partial(f)
-        if expected.get((rec["relation"], rec["batch"])) == rec["ids"]
-    }
+def _done_batches(path: Path, expected: dict, key: str) -> tuple[dict, list[Path]]:
+    """Finished batches in the run's partial files, keyed (relation, batch), and the stale files.
+
+    A file is stale when its header (first line) holds another key than `key`, or
+    none (written before headers existed).
+    """
+    done, stale = {}, []
+    for f in _partial_files(path):
+        records = _read_partial(f)
+        if not records:
+            continue
+        if records[0].get("key") != key:
+            stale.append(f)
+            continue
+        for rec in records[1:]:
+            if expected.get((rec["relation"], rec["batch"])) == rec["ids"]:
+                done[(rec["relation"], rec["batch"])] = rec
+    return done, stale
 
 
 def _append(fh, record: dict) -> None:
@@ -320,13 +363,22 @@ def generate_completions(
     expected = {
         (r, b): [it["id"] for it in batch] for r in relations for b, batch in enumerate(batches)
     }
-    done = _done_batches(partial_path, expected)
-    resumed = len(done)
-    todo = [key for key in expected if key not in done]
-    if resumed:
-        log.info("resuming from %s: %d of %d batches done", partial_path, resumed, len(expected))
+    key = prompts_key([prompt_fn(it["text"], r) for r in relations for it in items])
+    done, stale = _done_batches(partial_path, expected, key)
     # Everyone has read the earlier files (and cut any torn line) before anyone appends.
     distributed.wait_for_everyone()
+    if stale:
+        log.warning("%s: written with other prompt texts or generator code (key %s, now %s): "
+                    "removed, starting afresh", ", ".join(map(str, stale)),
+                    _read_partial(stale[0])[0].get("key"), key)
+        if distributed.is_main_process():
+            for f in stale:
+                f.unlink(missing_ok=True)
+        distributed.wait_for_everyone()  # gone before anyone opens its file
+    resumed = len(done)
+    todo = [k for k in expected if k not in done]
+    if resumed:
+        log.info("resuming from %s: %d of %d batches done", partial_path, resumed, len(expected))
     mine = distributed.shard(todo)  # contiguous: with 2 processes, often one relation each
     own_file = (_shard_file(partial_path, distributed.process_index())
                 if distributed.is_distributed() else partial_path)
@@ -351,6 +403,8 @@ def generate_completions(
         with open(own_file, "a", encoding="utf-8") as fh, tqdm(
             total=resumed + len(mine), initial=resumed, desc="generate", unit="batch"
         ) as bar:
+            if fh.tell() == 0:
+                _append(fh, {"key": key})
             for relation in relations:
                 keys = [k for k in mine if k[0] == relation]
                 if not keys:
@@ -376,7 +430,7 @@ def generate_completions(
         del models, base
     if distributed.is_distributed():
         distributed.wait_for_everyone()  # every share is on disk
-        done = _done_batches(partial_path, expected)
+        done, _ = _done_batches(partial_path, expected, key)
         distributed.wait_for_everyone()  # ... and read, before the main process deletes it
 
     answers: dict[str, dict[str, str]] = {r: {} for r in relations}
