@@ -2,8 +2,9 @@
 
 Two prompts per anchor, as in the paper: one asks for an entailment (the positive),
 one for a contradiction (the hard negative), each through its own LoRA when the
-strategy has them (none for ICL). Prompts are batched with left padding; each batch
-is sampled under its own seed, derived from the run's seed, the relation and the
+strategy has them (none for ICL). Prompts are ordered by token length and batched
+with left padding, and decoded by `decoding.decode` (finished rows leave the batch,
+nucleus sampling over the top-k logits, exact); each batch is sampled under its own seed, derived from the run's seed, the relation and the
 batch's position, so a run that resumes after a crash writes the same rows as one
 that never stopped.
 
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 # recipe["adapters"] key of the adapter that writes each relation
 ADAPTER_KEY = {"entailment": "pos", "contradiction": "neg"}
 # Bump when the partial-file format or the sampling scheme changes.
-_FORMAT = 1
+_FORMAT = 2  # 2: batches by token length, decoding.decode's sampling
 
 
 @dataclass
@@ -259,25 +260,46 @@ def _can_write_newline(tokenizer) -> bool:
     return bool(ids) and tokenizer.unk_token_id not in ids
 
 
-def _generate_batch(model, tokenizer, texts: list[str], gen, seed: int) -> tuple[list[str], int]:
-    """Sample one batch; returns the decoded continuations and how many tokens were generated."""
-    import torch
+def _stop_ids(model, tokenizer) -> set[int]:
+    """What ends a row: the model's end-of-sequence ids, and in the completion format a
+    newline (the answer is one line, and a base model goes on writing new "Premise:"
+    examples after it until max_new_tokens)."""
+    from bootstrap_embeddings.generator.decoding import stop_token_ids
 
-    torch.manual_seed(seed)
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    eos = eos if isinstance(eos, list) else [eos]
+    newline = not has_chat_template(tokenizer) and _can_write_newline(tokenizer)
+    ids = stop_token_ids(tokenizer, newline)
+    return ids | {e for e in eos if isinstance(e, int)}
+
+
+def _generate_batch(model, tokenizer, texts: list[str], gen, seed: int) -> tuple[list[str], int]:
+    """Sample one batch; returns the decoded continuations and how many tokens were generated.
+
+    Through `decoding.decode`: finished rows leave the batch, and nucleus sampling sorts
+    only the top-k logits (exactly the full nucleus; see there).
+    """
+    from bootstrap_embeddings.generator.decoding import decode
+
     enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     enc = enc.to(model.device)
-    kwargs = {"max_new_tokens": gen.max_new_tokens, "do_sample": gen.do_sample}
-    if gen.do_sample:
-        kwargs.update(temperature=gen.temperature, top_p=gen.top_p)
-    if not has_chat_template(tokenizer) and _can_write_newline(tokenizer):
-        # Completion format: the answer is one line, and a base model goes on writing
-        # new "Premise:" examples after it until max_new_tokens.
-        kwargs.update(stop_strings=["\n"], tokenizer=tokenizer)
-    with torch.inference_mode():
-        out = model.generate(**enc, **kwargs, pad_token_id=tokenizer.pad_token_id)
-    new = out[:, enc["input_ids"].shape[1] :]
-    tokens = int((new != tokenizer.pad_token_id).sum())
-    return tokenizer.batch_decode(new, skip_special_tokens=True), tokens
+    out = decode(model, enc["input_ids"], enc["attention_mask"],
+                 max_new_tokens=gen.max_new_tokens, stop_ids=_stop_ids(model, tokenizer),
+                 do_sample=gen.do_sample, temperature=gen.temperature, top_p=gen.top_p,
+                 seed=seed)
+    tokens = sum(len(row) for row in out.tokens)
+    return tokenizer.batch_decode(out.tokens, skip_special_tokens=True), tokens
+
+
+def length_order(items: list[dict], tokenizer) -> list[dict]:
+    """`items` by the token length of their text, shortest first (ties: as given).
+
+    Batches of similar length waste less compute on padding; the order is a function
+    of the texts and the tokenizer, so a resumed run forms the same batches.
+    """
+    lengths = [len(ids) for ids in tokenizer([it["text"] for it in items],
+                                             add_special_tokens=False)["input_ids"]]
+    return [items[i] for i in sorted(range(len(items)), key=lambda i: (lengths[i], i))]
 
 
 def _read_partial(path: Path) -> list[dict]:
@@ -356,10 +378,15 @@ def generate_completions(
     from tqdm import tqdm
 
     from bootstrap_embeddings import distributed
-    from bootstrap_embeddings.generator.loading import load_generator, resolve_quantization
+    from bootstrap_embeddings.generator.loading import (
+        load_generator,
+        load_tokenizer,
+        resolve_quantization,
+    )
 
     partial_path = Path(partial_path)
-    batches = [items[i : i + gen.batch_size] for i in range(0, len(items), gen.batch_size)]
+    ordered = length_order(items, load_tokenizer(str(base_path))) if items else items
+    batches = [ordered[i : i + gen.batch_size] for i in range(0, len(ordered), gen.batch_size)]
     expected = {
         (r, b): [it["id"] for it in batch] for r in relations for b, batch in enumerate(batches)
     }
