@@ -21,15 +21,21 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def test_greedy_decoding_equals_generate_token_for_token(peaked_generator):
+@pytest.mark.parametrize("prompts", ["shared_prefix", "distinct"])
+def test_greedy_decoding_equals_generate_token_for_token(peaked_generator, prompts):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(peaked_generator)
     model = AutoModelForCausalLM.from_pretrained(peaked_generator).eval()
-    texts = [chat_wrap(tokenizer, nli_prompt(p, r, "English"))
-             for p in PREMISES for r in ("entailment", "contradiction")]
+    if prompts == "shared_prefix":  # the instruction: a pass of its own, its cache copied
+        texts = [chat_wrap(tokenizer, nli_prompt(p, r, "English"))
+                 for p in PREMISES for r in ("entailment", "contradiction")]
+    else:
+        texts = [f"<bos>{p}" for p in PREMISES] + ["<bos>" + PREMISES[0] * 8]
     enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    prefix = decoding.shared_prefix(enc["input_ids"], enc["attention_mask"])
+    assert (prefix >= decoding.MIN_PREFIX) == (prompts == "shared_prefix")
     n = 8
     with torch.inference_mode():
         free = model.generate(**enc, max_new_tokens=n, do_sample=False,
@@ -50,6 +56,15 @@ def test_greedy_decoding_equals_generate_token_for_token(peaked_generator):
     got = decoding.decode(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=n,
                           stop_ids=stops, do_sample=False)
     assert got.tokens == expected
+
+
+def test_shared_prefix_of_a_left_padded_batch():
+    import torch
+
+    ids = torch.tensor([[0, 0, 5, 6, 7, 8], [5, 6, 7, 9, 9, 9], [0, 5, 6, 7, 8, 1]])
+    mask = (ids != 0).long()
+    assert decoding.shared_prefix(ids, mask) == 3
+    assert decoding.shared_prefix(ids[:1].repeat(2, 1), mask[:1].repeat(2, 1)) == 3  # 1 left own
 
 
 def test_top_k_nucleus_is_the_full_vocabulary_nucleus_on_the_same_draws():

@@ -100,6 +100,57 @@ def stop_token_ids(tokenizer, newline: bool) -> set[int]:
     return ids
 
 
+MIN_PREFIX = 8  # shared prompt tokens worth a pass of their own
+
+
+def shared_prefix(input_ids, mask) -> int:
+    """How many leading real tokens every row of a left-padded batch has in common,
+    leaving each row at least one token of its own (the step that yields its first logits)."""
+    import torch
+
+    lengths = mask.sum(-1)
+    shortest = int(lengths.min())
+    width = input_ids.shape[1]
+    # row r's real tokens start at width - lengths[r]; gather the first `shortest` of each
+    starts = width - lengths
+    index = starts.unsqueeze(-1) + torch.arange(shortest, device=input_ids.device)
+    heads = input_ids.gather(1, index)
+    same = (heads == heads[:1]).all(0)
+    common = int(same.long().cumprod(0).sum())
+    return min(common, shortest - 1)
+
+
+def _prefill_prefix(model, cache, input_ids, mask, prefix: int):
+    """Run the prompt prefix shared by all rows once, copy its KV cache to every row, and
+    return the rest of the batch (left-padded) to prefill after it: (ids, mask, positions).
+
+    The cache then holds [prefix][padding][row's own tokens]: the padding is masked out
+    and positions continue from the prefix, so every row sees what its full prompt gives
+    (a prompt's instruction and ICL shots are the same for the whole batch). transformers'
+    `generate` has no shared-prefix reuse for a batch; its DynamicCache does the copy.
+    """
+    import torch
+
+    lengths = mask.sum(-1)
+    width = input_ids.shape[1]
+    first = int(width - lengths[0])
+    head = input_ids[:1, first:first + prefix]
+    model(input_ids=head, attention_mask=torch.ones_like(head),
+          position_ids=torch.arange(prefix, device=head.device).unsqueeze(0),
+          past_key_values=cache, use_cache=True, logits_to_keep=1)
+    cache.batch_repeat_interleave(input_ids.shape[0])
+    rest = lengths - prefix
+    suffix_width = int(rest.max())
+    cols = torch.arange(suffix_width, device=input_ids.device)
+    suffix_mask = (cols.unsqueeze(0) >= (suffix_width - rest).unsqueeze(-1)).long()
+    # the rows' own tokens are the last `rest` of each row, already right-aligned
+    suffix_ids = input_ids[:, width - suffix_width:].masked_fill(suffix_mask == 0,
+                                                                input_ids[0, 0].item())
+    suffix_pos = prefix + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
+    full_mask = torch.cat([mask.new_ones((mask.shape[0], prefix)), suffix_mask], dim=-1)
+    return suffix_ids, full_mask, suffix_pos
+
+
 def decode(model, input_ids, attention_mask, *, max_new_tokens: int, stop_ids: set[int],
            do_sample: bool, temperature: float = 1.0, top_p: float = 1.0, seed: int = 0,
            top_k: int | None = TOP_K) -> Decoded:
@@ -127,6 +178,9 @@ def decode(model, input_ids, attention_mask, *, max_new_tokens: int, stop_ids: s
     step_ids, step_pos = input_ids, positions
     full_sorts = 0
     with torch.inference_mode():
+        prefix = shared_prefix(input_ids, mask) if rows > 1 else 0
+        if prefix >= MIN_PREFIX:
+            step_ids, mask, step_pos = _prefill_prefix(model, cache, input_ids, mask, prefix)
         for step in range(max_new_tokens):
             logits = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos,
                            past_key_values=cache, use_cache=True, logits_to_keep=1
