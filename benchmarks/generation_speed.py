@@ -1,33 +1,39 @@
-"""Generated tokens per second of the generator, by batch size, adapter merging and dtype.
+"""The project's generation path against plain `model.generate`, on the pipeline's own prompts.
 
-Not a test: a measurement behind two defaults of `generator.generation`, run by hand:
+Not a test: a measurement (issue 12), run by hand or from benchmarks/speed.py:
 
-    .venv/bin/python -m benchmarks.generation_speed [--batch-sizes 1 8 32] \\
-        [--dtypes float32 bfloat16] [--new-tokens 32] [--batches 2]
+    .venv/bin/python -m benchmarks.generation_speed [--quick] [--runs 2] [--prompts 64]
 
-It loads the materialised generator (models/base/generator), takes a trained adapter
-if one exists (else a fresh LoRA with the params.yaml shape), and builds each
-configuration through `generation.AdaptedModels`, the code the pipeline runs. Every
-sequence is forced to `--new-tokens` tokens, so each configuration does the same
-work; prompts are the paper's prompt on real anchors when data/prepared has them.
-Merged and unmerged outputs are compared under greedy decoding as a correctness
-check of the merged path.
+Prompts: the default language's anchors (params.yaml `languages[0]`, from
+data/prepared/<lang>/anchors.jsonl; `python -m stages.prepare <lang>` writes it) in the
+default strategy's prompt (its prompt language and ICL shots), the entailment relation,
+wrapped as the pipeline wraps them. Model: models/base/generator with the strategy's
+trained adapter merged in when it exists (a merged adapter costs what the base costs),
+else the base model. Sampling: params.yaml's `generator.generation` (temperature,
+top_p, max_new_tokens, batch size) for both paths.
 
-Measured on the 2-core AVX2 dev machine (shared, 1 thread, gemma-3-270m fp32, the
-trained xl_lora_pos adapter, 32 new tokens x 2 batches, ABBA-interleaved), tokens/s
-merged vs unmerged: batch 1: 5.7 vs 5.2; batch 8: 10.0 vs 9.2; batch 32: 11.5 vs 11.0;
-greedy outputs identical. bf16 there (emulated): 1.3 tokens/s at batch 1, 4x slower
-than fp32. Hence merge_adapter: true, and bf16 only where `native_bf16()`.
+- plain: `model.generate(do_sample=True, temperature, top_p, stop_strings=["\\n"])`
+  at batch 32 over the prompts in file order: what a user would write by hand.
+- project: `generation.length_order` + `generation._generate_batch` at the configured
+  batch size, the code `generate_completions` runs (decoding.decode: finished rows
+  leave the batch, top-k nucleus, batches by length).
+
+The two run side by side, alternating (ABBA), so a shared machine's load drift hits
+both alike; the figure per path is its median over runs. New tokens are the tokens each
+row wrote up to its stop (padding after it is not counted), the same count for both.
+Greedy outputs of the two paths are compared on the first prompts as a correctness check
+(a speed-up that changed results would not be one). The last line is
+`generation ratio: X`, project new tokens/s over plain new tokens/s.
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
+import statistics
 import time
 from pathlib import Path
 
-ADAPTER_CANDIDATES = ("models/adapters/xl_lora_pos", "models/adapters/task_pos")
+CEILING = 190.0  # tokens/s: fp32 compute ceiling of gemma-3-270m on the 2-core dev machine
 FALLBACK_PREMISES = [
     "All human beings are born free and equal in dignity and rights.",
     "Everyone has the right to life, liberty and the security of person.",
@@ -36,112 +42,153 @@ FALLBACK_PREMISES = [
 ]
 
 
-def premises(n: int, language: str) -> list[str]:
+def pipeline_prompts(params, n: int, strategy: str) -> tuple[list[str], str]:
+    """Up to `n` unwrapped prompts of `strategy` on the default language's anchors."""
     from bootstrap_embeddings.files import read_jsonl
+    from bootstrap_embeddings.generator.generation import recipe_prompt
+    from bootstrap_embeddings.generator.prompts import XL_LORA_PROMPT_LANGUAGE
+    from bootstrap_embeddings.strategies import build_recipe
 
+    language = params.languages[0]
     path = Path("data/prepared") / language / "anchors.jsonl"
     texts = [r["text"] for r in read_jsonl(path)] if path.is_file() else FALLBACK_PREMISES
-    return [texts[i % len(texts)] for i in range(n)]
+    source = str(path) if path.is_file() else "fallback premises (no data/prepared)"
+    recipe = {"strategy": strategy}
+    if strategy == "xl_lora":
+        recipe["prompt_language"] = XL_LORA_PROMPT_LANGUAGE
+    elif strategy == "icl":
+        recipe = build_recipe("icl", language, nli_path=Path("data/prepared/shared/nli.jsonl"),
+                              shots=params.generator.icl.shots, seed=params.seed)
+    texts = [texts[i % len(texts)] for i in range(n)]
+    return [recipe_prompt(recipe, t, "entailment", language) for t in texts], source
 
 
-def fresh_adapter(base_path: str, out_dir: Path) -> str:
-    """An untrained LoRA of the configured shape, with B made non-zero so it changes the output."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from bootstrap_embeddings.config import load_params
-
-    lora = load_params().generator.lora
-    torch.manual_seed(0)
-    model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(base_path),
-        LoraConfig(r=lora.r, lora_alpha=lora.alpha, target_modules=lora.target_modules),
-    )
-    for name, param in model.named_parameters():
-        if "lora_B" in name:
-            torch.nn.init.normal_(param, std=1e-3)
-    model.save_pretrained(out_dir)
-    return str(out_dir)
-
-
-def timed_generate(model, tokenizer, texts: list[str], new_tokens: int):
-    """Greedy generation of exactly `new_tokens` per text; returns (seconds, new token ids)."""
+def _plain(model, tokenizer, texts, gen, do_sample, batch_size=32):
+    """`model.generate` by hand, batch 32, file order; returns (seconds, prompt tokens, rows)."""
     import torch
 
-    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    start = time.perf_counter()
-    with torch.inference_mode():
-        out = model.generate(
-            **enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    return time.perf_counter() - start, out[:, enc["input_ids"].shape[1] :].tolist()
+    rows, prompt_tokens, seconds = [], 0, 0.0
+    eos = tokenizer.eos_token_id
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True,
+                        add_special_tokens=False)
+        kwargs = dict(temperature=gen.temperature, top_p=gen.top_p) if do_sample else {}
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=gen.max_new_tokens, do_sample=do_sample,
+                                 stop_strings=["\n"], tokenizer=tokenizer,
+                                 pad_token_id=tokenizer.pad_token_id, **kwargs)
+        seconds += time.perf_counter() - start
+        prompt_tokens += int(enc["attention_mask"].sum())
+        for row in out[:, enc["input_ids"].shape[1]:].tolist():
+            # up to and with the stop token: the padding generate adds after it is not output
+            while row and row[-1] == tokenizer.pad_token_id and tokenizer.pad_token_id != eos:
+                row.pop()
+            rows.append(row)
+    return seconds, prompt_tokens, rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--dtypes", nargs="+", default=None,
-                        help="default: float32, plus bfloat16 where the hardware has native bf16")
-    parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=2, help="timed batches per configuration")
-    parser.add_argument("--language", default="hau")
-    parser.add_argument("--adapter", default=None,
-                        help="a LoRA directory (default: a trained one, else a fresh one)")
-    args = parser.parse_args()
+def _project(model, tokenizer, texts, gen, do_sample, seed=0):
+    """The pipeline's batches and decoding; returns (seconds, prompt tokens, rows in text order)."""
+    from bootstrap_embeddings.generator import generation
+    from bootstrap_embeddings.generator.decoding import decode
 
+    items = [{"id": str(i), "text": t} for i, t in enumerate(texts)]
+    ordered = generation.length_order(items, tokenizer)
+    stops = generation._stop_ids(model, tokenizer)
+    rows: dict[str, list[int]] = {}
+    prompt_tokens, seconds = 0, 0.0
+    for b in range(0, len(ordered), gen.batch_size):
+        batch = ordered[b:b + gen.batch_size]
+        enc = tokenizer([it["text"] for it in batch], return_tensors="pt", padding=True,
+                        add_special_tokens=False)
+        start = time.perf_counter()
+        out = decode(model, enc["input_ids"], enc["attention_mask"],
+                     max_new_tokens=gen.max_new_tokens, stop_ids=stops, do_sample=do_sample,
+                     temperature=gen.temperature, top_p=gen.top_p,
+                     seed=generation._batch_seed(seed, "entailment", b // gen.batch_size))
+        seconds += time.perf_counter() - start
+        prompt_tokens += int(enc["attention_mask"].sum())
+        rows.update(zip((it["id"] for it in batch), out.tokens))
+    return seconds, prompt_tokens, [rows[it["id"]] for it in items]
+
+
+def measure(quick: bool = False, runs: int | None = None, prompts: int | None = None,
+            greedy_prompts: int | None = None, strategy: str | None = None, echo=print) -> dict:
+    """Run the comparison, printing as it goes; returns the figures (and `ratio`)."""
     import torch
 
     from bootstrap_embeddings.base_models import resolve_generator_path
+    from bootstrap_embeddings.config import load_params
     from bootstrap_embeddings.generator.generation import AdaptedModels
-    from bootstrap_embeddings.generator.loading import load_generator, native_bf16
-    from bootstrap_embeddings.generator.prompts import chat_wrap, nli_prompt
+    from bootstrap_embeddings.generator.loading import load_generator
+    from bootstrap_embeddings.generator.prompts import chat_wrap
 
-    dtypes = args.dtypes or ["float32"] + (["bfloat16"] if native_bf16() else [])
+    runs = runs or (1 if quick else 3)
+    n = prompts or (32 if quick else 64)
+    n_greedy = min(n, greedy_prompts or (8 if quick else 16))
+    params = load_params()
+    gen = params.generator.generation
     base_path = resolve_generator_path(Path("models/base/generator"))
-    scratch = tempfile.TemporaryDirectory(prefix="bench-adapter-")
-    adapter = args.adapter or next((p for p in ADAPTER_CANDIDATES if Path(p).is_dir()), None)
-    adapter = adapter or fresh_adapter(base_path, Path(scratch.name))
+    # The default strategy with its trained adapter; without one (models/adapters not
+    # built) the untouched base model answers "\n" at once to the plain prompt, so ICL
+    # (the base model with the paper's shots, which answers like a trained adapter) is
+    # what is measured then.
+    strategy = strategy or params.strategy
+    adapter = Path(f"models/adapters/{strategy}_pos")
+    adapter = str(adapter) if (adapter / "adapter_config.json").is_file() else None
+    if adapter is None and strategy != "icl":
+        echo(f"no trained adapter {strategy}_pos: measuring the icl strategy's prompts")
+        strategy = "icl"
     base, tokenizer, _ = load_generator(base_path, "none", for_training=False)
-    print(f"model {base_path}, adapter {adapter}, {torch.get_num_threads()} threads, "
-          f"native bf16: {native_bf16()}, {args.new_tokens} new tokens x {args.batches} batches")
-    print(f"{'dtype':>9} {'merged':>6} {'batch':>5} {'tokens/s':>9} {'s/batch':>8}")
+    raw, source = pipeline_prompts(params, n, strategy)
+    texts = [chat_wrap(tokenizer, p) for p in raw]
+    echo(f"model {base_path}, adapter {adapter or 'none (base model)'}, "
+         f"{torch.get_num_threads()} threads; {n} prompts from {source} "
+         f"(strategy {strategy}); temperature {gen.temperature}, top_p {gen.top_p}, "
+         f"max_new_tokens {gen.max_new_tokens}; plain batch 32, project batch {gen.batch_size}; "
+         f"{runs} run(s) each, alternating")
+    figures: dict[str, list[tuple[float, float]]] = {"plain": [], "project": []}
+    with AdaptedModels(base, {"entailment": adapter}, True).active("entailment") as model:
+        paths = {"plain": _plain, "project": _project}
+        _project(model, tokenizer, texts[:2], gen, True)  # warm-up (allocator, vocab pass)
+        for run in range(runs):
+            order = list(paths.items())[:: 1 if run % 2 == 0 else -1]
+            for name, fn in order:
+                seconds, prompt_tokens, rows = fn(model, tokenizer, texts, gen, True)
+                new = sum(len(r) for r in rows)
+                figures[name].append((new / seconds, (new + prompt_tokens) / seconds))
+                echo(f"  run {run + 1} {name:>7}: {new} new tokens in {seconds:.1f} s: "
+                     f"{new / seconds:.1f} new tokens/s, "
+                     f"{(new + prompt_tokens) / seconds:.1f} prompt+new tokens/s "
+                     f"({(new + prompt_tokens) / seconds / CEILING:.0%} of the {CEILING:.0f} "
+                     "tokens/s fp32 ceiling)", flush=True)
+        greedy = {name: fn(model, tokenizer, texts[:n_greedy], gen, False)[2]
+                  for name, fn in paths.items()}
+    same = sum(a == b for a, b in zip(greedy["plain"], greedy["project"]))
+    result = {name: {"new_tokens_per_s": statistics.median(f[0] for f in fs),
+                     "all_tokens_per_s": statistics.median(f[1] for f in fs)}
+              for name, fs in figures.items()}
+    result["greedy_identical"] = f"{same}/{n_greedy}"
+    result["ratio"] = result["project"]["new_tokens_per_s"] / result["plain"]["new_tokens_per_s"]
+    for name in paths:
+        echo(f"{name:>7} (median): {result[name]['new_tokens_per_s']:.1f} new tokens/s, "
+             f"{result[name]['all_tokens_per_s']:.1f} prompt+new tokens/s")
+    echo(f"greedy outputs identical (plain generate vs project): {same} of {n_greedy} prompts")
+    return result
 
-    for dtype_name in dtypes:
-        dtype = getattr(torch, dtype_name)
-        # Both paths side by side, batches interleaved, so a shared machine's load drift
-        # hits them alike. Merged: a fresh copy of the fp32 weights, merged, then cast;
-        # unmerged: the LoRA layers injected into `base` itself (cast in place).
-        merged_models = AdaptedModels(base, {"entailment": adapter}, True, dtype)
-        with merged_models.active("entailment") as merged:
-            unmerged_models = AdaptedModels(base.to(dtype), {"entailment": adapter}, False)
-            with unmerged_models.active("entailment") as unmerged:
-                paths = {True: merged, False: unmerged}
-                for model in paths.values():
-                    timed_generate(model, tokenizer, [chat_wrap(tokenizer, "Hello")], 2)  # warm-up
-                same = []
-                for bs in args.batch_sizes:
-                    texts = [chat_wrap(tokenizer, nli_prompt(p, "entailment", "English"))
-                             for p in premises(bs * args.batches, args.language)]
-                    seconds, outputs = {True: 0.0, False: 0.0}, {True: [], False: []}
-                    for i in range(args.batches):
-                        # ABBA order: neither path always runs first (warm caches, load drift)
-                        for merge, model in list(paths.items())[:: 1 if i % 2 == 0 else -1]:
-                            batch = texts[i * bs : (i + 1) * bs]
-                            s, out = timed_generate(model, tokenizer, batch, args.new_tokens)
-                            seconds[merge] += s
-                            outputs[merge] += out
-                    n = bs * args.batches * args.new_tokens
-                    for merge in paths:
-                        print(f"{dtype_name:>9} {str(merge):>6} {bs:>5} {n / seconds[merge]:>9.1f} "
-                              f"{seconds[merge] / args.batches:>8.2f}", flush=True)
-                    same.append(outputs[True] == outputs[False])
-        del merged_models, unmerged_models, merged, unmerged, base
-        base, tokenizer, _ = load_generator(base_path, "none", for_training=False)  # clean, fp32
-        print(f"{dtype_name}: greedy output of merged == unmerged for batch sizes "
-              f"{[bs for bs, s in zip(args.batch_sizes, same) if s]} of {args.batch_sizes}")
-    scratch.cleanup()
+
+def main(argv=None) -> float:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="32 prompts, 1 run each, 8 greedy")
+    parser.add_argument("--runs", type=int, default=None, help="runs per path (default 3)")
+    parser.add_argument("--prompts", type=int, default=None, help="timed prompts (default 64)")
+    parser.add_argument("--strategy", default=None, help="default: params.yaml's strategy")
+    args = parser.parse_args(argv)
+    result = measure(quick=args.quick, runs=args.runs, prompts=args.prompts,
+                     strategy=args.strategy)
+    print(f"generation ratio: {result['ratio']:.1f}")
+    return result["ratio"]
 
 
 if __name__ == "__main__":

@@ -68,8 +68,15 @@ def _char_tokenizer(specials: dict[str, str], **kwargs):
     return PreTrainedTokenizerFast(tokenizer_object=tok, **specials, **kwargs)
 
 
-def make_tiny_generator(path: Path, seed: int = 0) -> Path:
-    """A 2-layer Gemma-3 causal LM with a character tokenizer, saved like a real checkpoint."""
+def make_tiny_generator(path: Path, seed: int = 0, initializer_range: float = 0.02) -> Path:
+    """A 2-layer Gemma-3 causal LM with a character tokenizer, saved like a real checkpoint.
+
+    At the default init (std 0.02) its next-token logits lie within ~0.3 of each other,
+    and the top two often within 1e-3: fine where only the shape of the output matters.
+    A larger `initializer_range` (0.1: top-two gaps of 5e-3 and more, with a LoRA on
+    top) gives peaked distributions, for tests that compare two computations of the
+    same logits token for token (float noise, ~1e-6, cannot flip a greedy choice).
+    """
     import torch
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
@@ -91,6 +98,7 @@ def make_tiny_generator(path: Path, seed: int = 0) -> Path:
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id,
+        initializer_range=initializer_range,
     )
     model = Gemma3ForCausalLM(config)
     model.save_pretrained(path)
@@ -161,6 +169,12 @@ def make_lora(base_path, out_dir, seed: int):
 @pytest.fixture(scope="session")
 def tiny_generator(tmp_path_factory) -> Path:
     return make_tiny_generator(tmp_path_factory.mktemp("tiny_generator"))
+
+
+@pytest.fixture(scope="session")
+def peaked_generator(tmp_path_factory) -> Path:
+    """The tiny generator with peaked next-token distributions (see make_tiny_generator)."""
+    return make_tiny_generator(tmp_path_factory.mktemp("peaked_generator"), initializer_range=0.1)
 
 
 @pytest.fixture(scope="session")

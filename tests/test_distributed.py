@@ -160,10 +160,10 @@ def test_generation_resumes_from_every_process_shard(tiny_generator, tmp_path, m
                                             "none", 0, partial)
 
     full, _ = run(tmp_path / "full.jsonl")
-    records = (tmp_path / "full.jsonl").read_text().splitlines()  # 3 batches x 2 relations
+    header, *records = (tmp_path / "full.jsonl").read_text().splitlines()  # 3 batches x 2
     partial = tmp_path / "run.jsonl"
-    (tmp_path / "run.rank0.jsonl").write_text("\n".join(records[:2]) + "\n")
-    (tmp_path / "run.rank1.jsonl").write_text(records[3] + "\n" + records[4][:20])  # torn
+    (tmp_path / "run.rank0.jsonl").write_text("\n".join([header, *records[:2]]) + "\n")
+    (tmp_path / "run.rank1.jsonl").write_text(f"{header}\n{records[3]}\n{records[4][:20]}")  # torn
     calls = []
     real = generation._generate_batch
     monkeypatch.setattr(generation, "_generate_batch",

@@ -62,16 +62,45 @@ def test_one_row_per_unique_anchor_with_provenance(tiny_generator, adapters, tmp
     assert stats["generated_tokens"] > 0 and stats["merged_adapter"] is True
 
 
-def test_merged_and_unmerged_adapters_write_the_same_text(tiny_generator, adapters, tmp_path):
+def min_greedy_margin(model_path, adapter, recipe, anchors=ANCHORS, gen=GEN) -> float:
+    """The smallest top-1 minus top-2 logit gap over a greedy run of the merged model."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bootstrap_embeddings.generator.prompts import chat_wrap
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_path), adapter)
+    texts = [chat_wrap(tokenizer, generation.recipe_prompt(recipe, a["text"], "entailment", "hau"))
+             for a in anchors]
+    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.inference_mode():
+        out = model.merge_and_unload().generate(
+            **enc, max_new_tokens=gen.max_new_tokens, do_sample=False, output_logits=True,
+            return_dict_in_generate=True, pad_token_id=tokenizer.pad_token_id)
+    return min(float((top[:, 0] - top[:, 1]).min())
+               for top in (step.topk(2).values for step in out.logits))
+
+
+def test_merged_and_unmerged_adapters_write_the_same_text(peaked_generator, tmp_path):
+    # A peaked model: on the default tiny model the top two logits can lie within
+    # float noise of each other, and merged and unmerged weights then pick differently.
+    root = tmp_path / "adapters"
+    adapters = {kind: str(make_lora(peaked_generator, root / kind, seed))
+                for kind, seed in (("pos", 1), ("neg", 2))}
     recipe = xl_recipe(adapters)
+    # the comparison means something: every greedy choice wins by far more than the
+    # ~1e-6 by which merged and unmerged logits differ
+    assert min_greedy_margin(peaked_generator, adapters["pos"], recipe) > 1e-3
     greedy = GEN.model_copy(update={"do_sample": False, "merge_adapter": True})
-    merged, _ = run(tiny_generator, recipe, tmp_path / "m.jsonl", greedy)
+    merged, _ = run(peaked_generator, recipe, tmp_path / "m.jsonl", greedy)
     unmerged_params = greedy.model_copy(update={"merge_adapter": False})
-    unmerged, stats = run(tiny_generator, recipe, tmp_path / "u.jsonl", unmerged_params)
+    unmerged, stats = run(peaked_generator, recipe, tmp_path / "u.jsonl", unmerged_params)
     assert stats["merged_adapter"] is False
-    assert merged == unmerged
+    assert len(merged) >= 3 and merged == unmerged
     # ... and the adapters matter: without them the same prompts give other text
-    plain, _ = run(tiny_generator, {**recipe, "adapters": None}, tmp_path / "n.jsonl", greedy)
+    plain, _ = run(peaked_generator, {**recipe, "adapters": None}, tmp_path / "n.jsonl", greedy)
     assert [r["positive"] for r in plain] != [r["positive"] for r in merged]
 
 
@@ -129,7 +158,7 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(
     monkeypatch.setattr(generation, "_generate_batch", counting)
     with pytest.raises(KeyboardInterrupt):
         run(tiny_generator, recipe, partial)
-    assert len(partial.read_text().splitlines()) == 4
+    assert len(partial.read_text().splitlines()) == 1 + 4  # the header, 4 batches
     with open(partial, "a") as fh:  # a crash in the middle of a write leaves a torn line
         fh.write('{"relation": "contradiction", "batch": 2, "ids"')
 
@@ -137,10 +166,65 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(
     resumed, stats = run(tiny_generator, recipe, partial)
     assert calls["n"] == 2 and stats["resumed_batches"] == 4
     assert resumed == full
-    records = [json.loads(line) for line in partial.read_text().splitlines()]
+    records = [json.loads(line) for line in partial.read_text().splitlines()][1:]
     assert sorted((r["relation"], r["batch"]) for r in records) == sorted(
         (rel, b) for rel in ("entailment", "contradiction") for b in range(3)
     )
+
+
+def test_an_edited_prompt_text_starts_afresh_without_mixing_rows(
+    tiny_generator, adapters, tmp_path, monkeypatch, caplog
+):
+    from bootstrap_embeddings.generator import prompts
+
+    recipe = xl_recipe(adapters)
+    partial = tmp_path / "partial.jsonl"
+    real = generation._generate_batch
+    calls = {"n": 0, "crash_at": 3}  # 3 batches x 2 relations: dies after 3 of 6
+
+    def counting(*args, **kwargs):
+        if calls["n"] == calls["crash_at"]:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generation, "_generate_batch", counting)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_generator, recipe, partial)
+    old_rows = partial.read_text().splitlines()
+    assert len(old_rows) == 1 + 3
+
+    # one word of the prompt changed, as an edit of prompts.py would
+    monkeypatch.setattr(prompts, "_NLI_PROMPT", prompts._NLI_PROMPT.replace("expert", "master"))
+    calls.update(n=0, crash_at=None)
+    with caplog.at_level("WARNING", logger=generation.__name__):
+        edited, stats = run(tiny_generator, recipe, partial)
+    assert "starting afresh" in caplog.text and str(partial) in caplog.text
+    assert calls["n"] == 6 and stats["resumed_batches"] == 0  # nothing of the old run kept
+    assert not set(old_rows[1:]) & set(partial.read_text().splitlines())
+    # exactly what a run that only ever saw the new prompt writes
+    monkeypatch.setattr(generation, "_generate_batch", real)
+    fresh, _ = run(tiny_generator, recipe, tmp_path / "fresh.jsonl")
+    assert edited == fresh
+
+
+def test_the_partial_key_follows_prompts_and_generator_code(tmp_path, monkeypatch):
+    key = generation.prompts_key(["a prompt", "another"])
+    assert key == generation.prompts_key(["a prompt", "another"])
+    assert key != generation.prompts_key(["a prompt", "another."])
+    assert key != generation.prompts_key(["another", "a prompt"])
+    # the source files: copies give the same key, an edited copy of prompts.py another
+    import shutil
+    from pathlib import Path
+
+    here = Path(generation.__file__).parent
+    for name in generation._CODE_FILES:
+        if (here / name).is_file():
+            shutil.copy(here / name, tmp_path / name)
+    monkeypatch.setattr(generation, "__file__", str(tmp_path / "generation.py"))
+    assert generation.prompts_key(["a prompt", "another"]) == key  # same sources, same key
+    (tmp_path / "prompts.py").write_text((here / "prompts.py").read_text() + "\n# edited\n")
+    assert generation.prompts_key(["a prompt", "another"]) != key
 
 
 def test_fingerprint_changes_with_what_changes_the_output(tiny_generator, adapters):

@@ -39,8 +39,8 @@ def test_rows_pair_the_x_side_with_english_answers(tiny_generator, task_adapters
 
     # one generation per unique English sentence and relation, not per pair
     assert stats["unique_english"] == 2 and stats["prompts"] == 4
-    records = [json.loads(line) for line in partial.read_text().splitlines()]
-    assert sorted(len(r["ids"]) for r in records) == [2, 2]
+    header, *records = [json.loads(line) for line in partial.read_text().splitlines()]
+    assert set(header) == {"key"} and sorted(len(r["ids"]) for r in records) == [2, 2]
 
     for kind, relation in (("pos", "entailment"), ("neg", "contradiction")):
         assert len(rows[kind]) + stats["dropped"][kind] == len(PARALLEL)

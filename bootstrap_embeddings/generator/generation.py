@@ -2,16 +2,21 @@
 
 Two prompts per anchor, as in the paper: one asks for an entailment (the positive),
 one for a contradiction (the hard negative), each through its own LoRA when the
-strategy has them (none for ICL). Prompts are batched with left padding; each batch
-is sampled under its own seed, derived from the run's seed, the relation and the
+strategy has them (none for ICL). Prompts are ordered by token length and batched
+with left padding, and decoded by `decoding.decode` (finished rows leave the batch,
+nucleus sampling over the top-k logits, exact); each batch is sampled under its own seed, derived from the run's seed, the relation and the
 batch's position, so a run that resumes after a crash writes the same rows as one
 that never stopped.
 
 Resumption: every finished batch is appended (flush + fsync) to a partial JSONL file
-named by a fingerprint of everything that determines the output (model, adapters,
-recipe, anchors, generation params, seed, dtype). A rerun with the same inputs skips
-the batches already there; any change starts a new file. The caller writes the final
-output atomically and then deletes the partial file (`discard_partial`).
+named by a fingerprint of the run's inputs (model, adapters, recipe, anchors,
+generation params, seed, dtype). Its first line is a header holding a second key,
+over what shapes the output besides those: every prompt text the run asks, and the
+source of the code that builds prompts, decodes and cleans answers (`code_digest`).
+A rerun with the same inputs skips the batches already there; other inputs mean
+another file; a header key that differs (a prompt or the code was edited since) means
+the file is stale: it is removed, the run says so and starts afresh. The caller
+writes the final output atomically and then deletes the partial file (`discard_partial`).
 
 Several processes (torchrun): the batches still left are split between them, each
 process appends to its own partial file (`<fingerprint>.rank<i>.jsonl`), and then
@@ -48,7 +53,7 @@ log = logging.getLogger(__name__)
 # recipe["adapters"] key of the adapter that writes each relation
 ADAPTER_KEY = {"entailment": "pos", "contradiction": "neg"}
 # Bump when the partial-file format or the sampling scheme changes.
-_FORMAT = 1
+_FORMAT = 2  # 2: batches by token length, decoding.decode's sampling
 
 
 @dataclass
@@ -126,10 +131,39 @@ def model_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
+# The code whose text shapes a run's output besides its inputs: the prompts and answer
+# cleaning, batching and seeding, the decoding loop.
+_CODE_FILES = ("prompts.py", "generation.py", "decoding.py")
+
+
+def code_digest(names=_CODE_FILES) -> str:
+    """sha256 over the source of the generator modules that build prompts, decode and clean."""
+    h = hashlib.sha256()
+    for name in names:
+        path = Path(__file__).with_name(name)
+        if path.is_file():
+            h.update(name.encode() + b"\0")
+            _sha256_file(path, h)
+    return h.hexdigest()
+
+
+def prompts_key(prompts: Sequence[str]) -> str:
+    """The partial file's header key: the run's prompt texts, the code, the format."""
+    h = hashlib.sha256(f"{_FORMAT}\0{code_digest()}\0".encode())
+    for text in prompts:
+        h.update(text.encode("utf-8") + b"\0")
+    return h.hexdigest()[:24]
+
+
 def generation_fingerprint(
     base_path, recipe: dict, items: list[dict], gen, quantization: str, seed: int
 ) -> str:
-    """A key for everything that determines a generation run's output (names its partial file)."""
+    """A key for a generation run's inputs (names its partial file).
+
+    The prompt texts and the code are checked against the file's header
+    (`prompts_key`) when the run starts: the fingerprint is computed before the
+    prompts exist, by callers that only know the recipe.
+    """
     from bootstrap_embeddings.generator.loading import resolve_quantization
 
     used = resolve_quantization(quantization)
@@ -226,25 +260,46 @@ def _can_write_newline(tokenizer) -> bool:
     return bool(ids) and tokenizer.unk_token_id not in ids
 
 
-def _generate_batch(model, tokenizer, texts: list[str], gen, seed: int) -> tuple[list[str], int]:
-    """Sample one batch; returns the decoded continuations and how many tokens were generated."""
-    import torch
+def _stop_ids(model, tokenizer) -> set[int]:
+    """What ends a row: the model's end-of-sequence ids, and in the completion format a
+    newline (the answer is one line, and a base model goes on writing new "Premise:"
+    examples after it until max_new_tokens)."""
+    from bootstrap_embeddings.generator.decoding import stop_token_ids
 
-    torch.manual_seed(seed)
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    eos = eos if isinstance(eos, list) else [eos]
+    newline = not has_chat_template(tokenizer) and _can_write_newline(tokenizer)
+    ids = stop_token_ids(tokenizer, newline)
+    return ids | {e for e in eos if isinstance(e, int)}
+
+
+def _generate_batch(model, tokenizer, texts: list[str], gen, seed: int) -> tuple[list[str], int]:
+    """Sample one batch; returns the decoded continuations and how many tokens were generated.
+
+    Through `decoding.decode`: finished rows leave the batch, and nucleus sampling sorts
+    only the top-k logits (exactly the full nucleus; see there).
+    """
+    from bootstrap_embeddings.generator.decoding import decode
+
     enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     enc = enc.to(model.device)
-    kwargs = {"max_new_tokens": gen.max_new_tokens, "do_sample": gen.do_sample}
-    if gen.do_sample:
-        kwargs.update(temperature=gen.temperature, top_p=gen.top_p)
-    if not has_chat_template(tokenizer) and _can_write_newline(tokenizer):
-        # Completion format: the answer is one line, and a base model goes on writing
-        # new "Premise:" examples after it until max_new_tokens.
-        kwargs.update(stop_strings=["\n"], tokenizer=tokenizer)
-    with torch.inference_mode():
-        out = model.generate(**enc, **kwargs, pad_token_id=tokenizer.pad_token_id)
-    new = out[:, enc["input_ids"].shape[1] :]
-    tokens = int((new != tokenizer.pad_token_id).sum())
-    return tokenizer.batch_decode(new, skip_special_tokens=True), tokens
+    out = decode(model, enc["input_ids"], enc["attention_mask"],
+                 max_new_tokens=gen.max_new_tokens, stop_ids=_stop_ids(model, tokenizer),
+                 do_sample=gen.do_sample, temperature=gen.temperature, top_p=gen.top_p,
+                 seed=seed)
+    tokens = sum(len(row) for row in out.tokens)
+    return tokenizer.batch_decode(out.tokens, skip_special_tokens=True), tokens
+
+
+def length_order(items: list[dict], tokenizer) -> list[dict]:
+    """`items` by the token length of their text, shortest first (ties: as given).
+
+    Batches of similar length waste less compute on padding; the order is a function
+    of the texts and the tokenizer, so a resumed run forms the same batches.
+    """
+    lengths = [len(ids) for ids in tokenizer([it["text"] for it in items],
+                                             add_special_tokens=False)["input_ids"]]
+    return [items[i] for i in sorted(range(len(items)), key=lambda i: (lengths[i], i))]
 
 
 def _read_partial(path: Path) -> list[dict]:
@@ -275,14 +330,24 @@ def discard_partial(path) -> None:
         f.unlink(missing_ok=True)
 
 
-def _done_batches(path: Path, expected: dict) -> dict:
-    """Finished batches in any of the run's partial files, keyed (relation, batch)."""
-    return {
-        (rec["relation"], rec["batch"]): rec
-        for f in _partial_files(path)
-        for rec in _read_partial(f)
-        if expected.get((rec["relation"], rec["batch"])) == rec["ids"]
-    }
+def _done_batches(path: Path, expected: dict, key: str) -> tuple[dict, list[Path]]:
+    """Finished batches in the run's partial files, keyed (relation, batch), and the stale files.
+
+    A file is stale when its header (first line) holds another key than `key`, or
+    none (written before headers existed).
+    """
+    done, stale = {}, []
+    for f in _partial_files(path):
+        records = _read_partial(f)
+        if not records:
+            continue
+        if records[0].get("key") != key:
+            stale.append(f)
+            continue
+        for rec in records[1:]:
+            if expected.get((rec["relation"], rec["batch"])) == rec["ids"]:
+                done[(rec["relation"], rec["batch"])] = rec
+    return done, stale
 
 
 def _append(fh, record: dict) -> None:
@@ -313,20 +378,34 @@ def generate_completions(
     from tqdm import tqdm
 
     from bootstrap_embeddings import distributed
-    from bootstrap_embeddings.generator.loading import load_generator, resolve_quantization
+    from bootstrap_embeddings.generator.loading import (
+        load_generator,
+        load_tokenizer,
+        resolve_quantization,
+    )
 
     partial_path = Path(partial_path)
-    batches = [items[i : i + gen.batch_size] for i in range(0, len(items), gen.batch_size)]
+    ordered = length_order(items, load_tokenizer(str(base_path))) if items else items
+    batches = [ordered[i : i + gen.batch_size] for i in range(0, len(ordered), gen.batch_size)]
     expected = {
         (r, b): [it["id"] for it in batch] for r in relations for b, batch in enumerate(batches)
     }
-    done = _done_batches(partial_path, expected)
-    resumed = len(done)
-    todo = [key for key in expected if key not in done]
-    if resumed:
-        log.info("resuming from %s: %d of %d batches done", partial_path, resumed, len(expected))
+    key = prompts_key([prompt_fn(it["text"], r) for r in relations for it in items])
+    done, stale = _done_batches(partial_path, expected, key)
     # Everyone has read the earlier files (and cut any torn line) before anyone appends.
     distributed.wait_for_everyone()
+    if stale:
+        log.warning("%s: written with other prompt texts or generator code (key %s, now %s): "
+                    "removed, starting afresh", ", ".join(map(str, stale)),
+                    _read_partial(stale[0])[0].get("key"), key)
+        if distributed.is_main_process():
+            for f in stale:
+                f.unlink(missing_ok=True)
+        distributed.wait_for_everyone()  # gone before anyone opens its file
+    resumed = len(done)
+    todo = [k for k in expected if k not in done]
+    if resumed:
+        log.info("resuming from %s: %d of %d batches done", partial_path, resumed, len(expected))
     mine = distributed.shard(todo)  # contiguous: with 2 processes, often one relation each
     own_file = (_shard_file(partial_path, distributed.process_index())
                 if distributed.is_distributed() else partial_path)
@@ -351,6 +430,8 @@ def generate_completions(
         with open(own_file, "a", encoding="utf-8") as fh, tqdm(
             total=resumed + len(mine), initial=resumed, desc="generate", unit="batch"
         ) as bar:
+            if fh.tell() == 0:
+                _append(fh, {"key": key})
             for relation in relations:
                 keys = [k for k in mine if k[0] == relation]
                 if not keys:
@@ -376,7 +457,7 @@ def generate_completions(
         del models, base
     if distributed.is_distributed():
         distributed.wait_for_everyone()  # every share is on disk
-        done = _done_batches(partial_path, expected)
+        done, _ = _done_batches(partial_path, expected, key)
         distributed.wait_for_everyone()  # ... and read, before the main process deletes it
 
     answers: dict[str, dict[str, str]] = {r: {} for r in relations}

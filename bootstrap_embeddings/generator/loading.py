@@ -126,6 +126,22 @@ def disable_cpu_repacking(model) -> int:
     return n
 
 
+def load_tokenizer(path: str, revision: str | None = None):
+    """The generator's tokenizer, padding on the left (batched generation appends on the right)
+    and always with a pad token."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
+    except OSError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{path}: no generator checkpoint there ({first})") from None
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def load_generator(
     path: str,
     quantization: str,
@@ -142,7 +158,7 @@ def load_generator(
     the caller.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from bootstrap_embeddings.distributed import local_device
 
@@ -156,14 +172,7 @@ def load_generator(
     elif gpu:
         kwargs["device_map"] = gpu
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
-    except OSError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{path}: no generator checkpoint there ({first})") from None
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(path, revision)
     with checkpoint_errors(path, "generator checkpoint"):
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
 
