@@ -129,7 +129,8 @@ def test_adapter_training_killed_at_6_points_gives_the_uninterrupted_adapter(
     project = projects["killed"]
     done = _kill_and_resume(project, stage, ADAPTER_KILLS,
                             project / "models/adapters/task_pos", check_whole)
-    assert "resuming from" in done.stderr and "6 of 8 steps done" in done.stderr
+    assert "resuming from" in done.stderr and "6 of 8 steps done" in done.stderr, \
+        done.stderr[-3000:]
     weights = "models/adapters/task_pos/adapter_model.safetensors"
     _assert_same_tensors(projects["reference"] / weights, project / weights)
     record = json.loads((project / "models/adapters/task_pos/training.json").read_text())
@@ -198,7 +199,8 @@ def test_embedder_training_killed_at_6_points_gives_the_uninterrupted_embedder(
     project = projects["killed"]
     done = _kill_and_resume(project, stage, EMBEDDER_KILLS,
                             project / "models/embedders/hau", check_whole)
-    assert "resuming from" in done.stderr and "checkpoint-6" in done.stderr
+    # the run killed just after the swap had saved checkpoint 8: the last run trains nothing
+    assert "checkpoint-8" in done.stderr, done.stderr[-3000:]
     weights = "models/embedders/hau/model.safetensors"
     _assert_same_tensors(projects["reference"] / weights, project / weights)
     curve = json.loads((project / "metrics/train/hau.json").read_text())
