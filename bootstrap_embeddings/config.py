@@ -116,6 +116,10 @@ class AdapterTraining(Strict):
     max_grad_norm: float = Field(gt=0)
     max_length: int = Field(gt=8)
     max_examples: int = Field(gt=0)
+    # save a resumable state (LoRA weights, optimiser, schedule, RNG, step) every this
+    # many optimiser steps, under .cache/ (outside DVC's outputs); 0: never. A killed
+    # run resumes from its last state; it does not change what training computes.
+    checkpoint_every: int = Field(default=50, ge=0)
 
 
 class GenerationParams(Strict):
@@ -202,6 +206,9 @@ class EmbedderTraining(Strict):
     # a seeded sample of at most this many triplets (None: all); keeps the `english`
     # baseline's 20k WordNet triplets affordable on a CPU
     max_triplets: int | None = Field(default=None, gt=0)
+    # the trainer's own checkpoint (save_steps) every this many steps, under .cache/,
+    # resumed from after a kill; 0: never. It does not change what training computes.
+    checkpoint_every: int = Field(default=500, ge=0)
 
 
 class EmbedderParams(Strict):

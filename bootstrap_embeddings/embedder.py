@@ -7,8 +7,8 @@ Training is supervised SimCSE as the paper runs it: multiple-negatives ranking
 
 from __future__ import annotations
 
+import logging
 import math
-
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -146,22 +146,6 @@ def _data_parallel(batch_size: int, n_triplets: int) -> tuple[int, dict]:
     }
 
 
-def _loss_curve_callback():
-    from transformers import TrainerCallback
-
-    class LossCurve(TrainerCallback):
-        """Collects the training loss at every logging step as {step, loss}."""
-
-        def __init__(self) -> None:
-            self.points: list[dict] = []
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "loss" in logs:
-                self.points.append({"step": state.global_step, "loss": float(logs["loss"])})
-
-    return LossCurve()
-
-
 def _freeze_layer_weights(model) -> None:
     # avg_first_last is parameter-free; a reloaded WeightedLayerPooling makes its weights
     # trainable again, so freeze them before any training.
@@ -172,10 +156,62 @@ def _freeze_layer_weights(model) -> None:
             module.layer_weights.requires_grad_(False)
 
 
-def train_embedder(model, triplets: Sequence[dict], cfg, seed: int, out_dir: str | Path) -> dict:
+def resume_key(base, triplets: Sequence[dict], cfg, seed: int) -> str:
+    """A key for everything that shapes the trained embedder (names its checkpoint folder):
+    the base model, the triplets, params.embedder (not `checkpoint_every`), the seed, the
+    process count and the code of this module."""
+    import hashlib
+    import json
+
+    from bootstrap_embeddings.distributed import num_processes
+    from bootstrap_embeddings.generator.generation import model_digest
+
+    payload = {
+        "model": model_digest(base),
+        "triplets": hashlib.sha256(json.dumps(list(triplets), sort_keys=True).encode()).hexdigest(),
+        "embedder": cfg.model_dump(exclude={"training": {"checkpoint_every"}}),
+        "seed": seed, "processes": num_processes(),
+        "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def last_valid_checkpoint(out_dir: str | Path) -> str | None:
+    """The trainer's newest complete checkpoint in `out_dir`, removing incomplete ones.
+
+    The trainer writes `trainer_state.json` after the weights, optimiser and RNG
+    states, so a checkpoint without a readable one was cut by a kill while saving.
+    """
+    import json
+    import logging
+    import shutil
+
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    out_dir = Path(out_dir)
+    found = sorted((p for p in out_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+                    if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for checkpoint in found:
+        try:
+            state = json.loads((checkpoint / "trainer_state.json").read_text())
+            if state["global_step"] == int(checkpoint.name.split("-")[-1]):
+                return str(checkpoint)
+        except (OSError, ValueError, KeyError):
+            pass
+        logging.getLogger(__name__).warning("removing the incomplete checkpoint %s", checkpoint)
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
+
+
+def train_embedder(model, triplets: Sequence[dict], cfg, seed: int, out_dir: str | Path,
+                   checkpoints: bool = False) -> dict:
     """Train `model` in place on the triplets with `cfg` (params.embedder); return the run's record.
 
-    `out_dir` is the trainer's scratch folder (nothing is checkpointed there). The
+    `out_dir` is the trainer's output folder. With `checkpoints` (and
+    `training.checkpoint_every` > 0) the trainer saves a checkpoint there every
+    `checkpoint_every` steps and a run resumes from the newest complete one (the
+    trainer's own save_steps / resume_from_checkpoint); else nothing is saved there. The
     model's own max_seq_length is restored afterwards, so evaluation truncates the
     trained model and the untrained baseline alike. Returns {loss_curve: [{step, loss}],
     n_triplets, steps, train_runtime_s, triplets_per_s}.
@@ -206,28 +242,35 @@ def train_embedder(model, triplets: Sequence[dict], cfg, seed: int, out_dir: str
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         prompts={col: p for col, p in prompts.items() if p} or None,
         logging_steps=1,
-        save_strategy="no",
+        save_strategy="steps" if checkpoints and t.checkpoint_every else "no",
+        save_steps=t.checkpoint_every or 500,
+        save_total_limit=1,
         report_to="none",  # the stage logs to MLflow itself, inside its tracked run
         **data_parallel,
     )
-    curve = _loss_curve_callback()
     _freeze_layer_weights(model)
     dataset = triplet_dataset(triplets)
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset,
-        loss=make_loss(model, cfg.loss_scale), callbacks=[curve],
+        loss=make_loss(model, cfg.loss_scale),
     )
     max_seq_length = model.max_seq_length
     model.max_seq_length = t.max_length
+    resume = last_valid_checkpoint(out_dir) if checkpoints and t.checkpoint_every else None
+    if resume:
+        logging.getLogger(__name__).info("resuming from %s", resume)
     start = time.perf_counter()
     try:
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=resume)
     finally:
         model.max_seq_length = max_seq_length
     seconds = time.perf_counter() - start
     n_seen = len(dataset) * t.epochs
+    # the trainer's log history: restored from the checkpoint, so also the steps before it
+    points = [{"step": e["step"], "loss": float(e["loss"])}
+              for e in trainer.state.log_history if "loss" in e and "step" in e]
     return {
-        "loss_curve": curve.points,
+        "loss_curve": points,
         "n_triplets": len(dataset),
         "steps": result.global_step,
         "train_runtime_s": round(seconds, 2),

@@ -6,8 +6,9 @@ data/triplets/<lang> (the filtered generated triplets, or English NLI for `engli
 Under torchrun (or BOOTSTRAP_NPROC) the processes train data-parallel; the main one saves.
 """
 
+import logging
 import random
-import tempfile
+import shutil
 from pathlib import Path
 
 from bootstrap_embeddings import base_models, embedder, strategies
@@ -17,7 +18,7 @@ from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, read_json, write_json
 from bootstrap_embeddings.rows import TripletRow, read_rows
 from bootstrap_embeddings.filters import summarise_card
-from bootstrap_embeddings.tracking import tracked_run
+from bootstrap_embeddings.tracking import project_root, tracked_run
 
 BASE_EMBEDDER = base_models.BASE_EMBEDDER
 N_PROBE = 8  # texts embedded before and after training to check the saved weights
@@ -35,6 +36,20 @@ def _read_triplets(strategy: str, triplets_dir: Path, limit: int | None, seed: i
     if limit is not None and len(triplets) > limit:
         triplets = random.Random(seed).sample(triplets, limit)
     return triplets
+
+
+def _checkpoint_folder(language: str, key: str) -> Path:
+    """.cache/train_embedder/<language>/<key>, after removing other keys' folders there
+    (other params, triplets or code: they can never resume), saying so."""
+    root = project_root() / ".cache" / "train_embedder" / language
+    if is_main_process() and root.is_dir():
+        for other in root.iterdir():
+            if other.name != key:
+                logging.getLogger(__name__).info(
+                    "removing the checkpoints in %s: its params, data or code differ from "
+                    "this run's; training starts afresh", other)
+                shutil.rmtree(other, ignore_errors=True)
+    return root / key
 
 
 def _base_info(params, language: str) -> dict:
@@ -68,8 +83,12 @@ def main(params, language: TargetLanguage) -> None:
         if triplets:
             probe = [t["anchor"] for t in triplets[:N_PROBE]]
             before = embedder.probe_embeddings(model, probe)
-            with tempfile.TemporaryDirectory(prefix="train_embedder-") as scratch:
-                record = embedder.train_embedder(model, triplets, cfg, params.seed, scratch)
+            # the trainer's checkpoints: outside DVC's outputs, in the user's project also
+            # under `dvc exp run`; a rerun after a kill resumes from the newest one
+            checkpoints = _checkpoint_folder(
+                language, embedder.resume_key(base, triplets, cfg, params.seed))
+            record = embedder.train_embedder(model, triplets, cfg, params.seed, checkpoints,
+                                             checkpoints=True)
         if not is_main_process():
             return  # under torchrun: this process helped to train; the main one saves
         if not triplets:
@@ -95,6 +114,7 @@ def main(params, language: TargetLanguage) -> None:
                 # the run's size and wall time, for the report's cost (bootstrap_embeddings.cost)
                 write_json(tmp / "training.json", {k: record[k] for k in
                            ("n_triplets", "steps", "train_runtime_s", "triplets_per_s")})
+            shutil.rmtree(checkpoints, ignore_errors=True)  # the embedder is whole
             for point in curve:
                 run.log_metric("train_loss", point["loss"], step=point["step"])
             run.log_metrics({k: record[k] for k in

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 IGNORE = -100  # label of a position without loss (the cross-entropy ignore_index)
 TRAINING_JSON = "training.json"
+STATE_DIR, STATE_FILE = "state", "state.pt"  # the resumable state, inside the key's folder
+_STATE_FORMAT = 1
 
 
 def _row_kind(rows: Sequence[dict]) -> str:
@@ -204,6 +206,109 @@ def _check_replicas_agree(trainable) -> None:
                            "gradients were not synchronised")
 
 
+# --------------------------------------------------------------------------- resume
+#
+# Written by hand: the loop is our own (see the module docstring), so transformers'
+# Trainer checkpointing does not apply; what it saves is the same set of things.
+
+
+def resume_key(base_path, examples: Sequence[dict], *, lora: LoraParams,
+               training: AdapterTraining, quantization: str, seed: int,
+               completion_only: bool, revision: str | None, processes: int) -> str:
+    """A key for everything that shapes the adapter: the base model, the encoded rows
+    (prompt text and templating included), the params (not `checkpoint_every`), the
+    seed, the process count and this module's code."""
+    import hashlib
+    import json
+
+    from bootstrap_embeddings.generator.generation import model_digest
+
+    rows = hashlib.sha256()
+    for ex in examples:
+        rows.update(json.dumps([ex["input_ids"], ex["labels"]]).encode() + b"\n")
+    payload = {
+        "format": _STATE_FORMAT,
+        "model": model_digest(base_path), "revision": revision,
+        "rows": rows.hexdigest(),
+        "lora": lora.model_dump(),
+        "training": training.model_dump(exclude={"checkpoint_every"}),
+        "quantization": quantization, "seed": seed, "completion_only": completion_only,
+        "processes": processes,
+        "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _open_key_folder(root: Path, key: str) -> Path:
+    """`root/key`, after removing states of other keys under `root` (changed params,
+    data or code: they can never resume) and saying so."""
+    import shutil
+
+    from bootstrap_embeddings.files import remove_stale_temporaries
+
+    if root.is_dir():
+        for other in root.iterdir():
+            if other.name != key and not other.name.startswith("."):
+                log.info("removing the resumable state %s: its params, data or code differ "
+                         "from this run's; training starts afresh", other)
+                shutil.rmtree(other, ignore_errors=True)
+    folder = root / key
+    remove_stale_temporaries(folder / STATE_DIR)
+    return folder
+
+
+def _rng_state() -> dict:
+    import random
+
+    import numpy as np
+    import torch
+
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _load_state(folder: Path, key: str, max_steps: int) -> dict | None:
+    """The saved state under `folder`, or None if there is none or it is unusable."""
+    import torch
+
+    path = folder / STATE_DIR / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state["key"] != key or not 0 < state["step"] <= max_steps:
+            raise ValueError("it belongs to another run")
+    except Exception as err:  # noqa: BLE001 - any unreadable state means: start afresh
+        log.warning("ignoring the resumable state %s (%s); training starts afresh", path, err)
+        return None
+    return state
+
+
+def _save_state(folder: Path, state: dict) -> None:
+    import torch
+
+    from bootstrap_embeddings.files import atomic_dir
+
+    with atomic_dir(folder / STATE_DIR) as tmp:
+        torch.save(state, tmp / STATE_FILE)
+
+
 def train_lora_adapter(
     base_path: str | Path,
     rows: Sequence[dict],
@@ -217,6 +322,7 @@ def train_lora_adapter(
     progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
     revision: str | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict:
     """Train one LoRA adapter on `rows` and save it (peft format + training.json) to `out_dir`.
 
@@ -230,6 +336,11 @@ def train_lora_adapter(
     the global batch: each process takes batch_size / processes rows of it, so the
     hyperparameters mean the same on one CPU and on eight GPUs. Only the main process
     saves; the record's losses are the mean over processes.
+
+    With `checkpoint_dir` and `training.checkpoint_every` > 0, a resumable state is
+    saved every `checkpoint_every` steps to `checkpoint_dir/<resume_key>/` (atomically),
+    a run resumes from it, and it is removed once the adapter is saved. A resumed run
+    gives the same adapter as an uninterrupted one (bit for bit, one process).
     """
     import contextlib
 
@@ -272,6 +383,29 @@ def train_lora_adapter(
     amp = autocast_dtype()
     device = next(p.device for p in trainable)
     batches = _batches(len(examples), training.batch_size, seed, process, processes)
+    folder, state = None, None
+    if checkpoint_dir is not None and training.checkpoint_every:
+        key = resume_key(base_path, examples, lora=lora, training=training, quantization=used,
+                         seed=seed, completion_only=completion_only, revision=revision,
+                         processes=processes)
+        folder = Path(checkpoint_dir) / key
+        if distributed.is_main_process():
+            _open_key_folder(Path(checkpoint_dir), key)
+        distributed.wait_for_everyone()
+        state = _load_state(folder, key, training.max_steps)
+    done, losses, tokens, wall_before = 0, [], 0, 0.0
+    if state is not None:
+        named = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in state["weights"].items():
+                named[name].copy_(value)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        done, losses = state["step"], state["losses"]
+        tokens, wall_before = state["tokens"][process], state["wall_time_s"]
+        for _ in range(done * training.grad_accum):  # the batch order's position
+            next(batches)
+        log.info("resuming from %s: %d of %d steps done", folder, done, training.max_steps)
     # Finding unused parameters: Gemma-3-27B-it is multimodal, and its vision tower's
     # LoRA layers get no gradient from text. Placement is load_generator's.
     accelerator = Accelerator(
@@ -286,10 +420,12 @@ def train_lora_adapter(
         lora.r, len(examples), "completion only" if completion_only else "all tokens",
         training.max_steps, training.batch_size, training.grad_accum, processes, used, amp,
     )
-    losses, tokens = [], 0
     model.train()
+    if state is not None:  # last, so that nothing draws from the restored generators first
+        _set_rng_state(state["rng"][process])
     start = time.perf_counter()
-    bar = tqdm(range(1, training.max_steps + 1), desc="adapter", unit="step",
+    bar = tqdm(range(done + 1, training.max_steps + 1), desc="adapter", unit="step",
+               initial=done, total=training.max_steps,
                disable=not progress or not distributed.is_main_process())
     for step in bar:
         step_loss = 0.0
@@ -315,7 +451,11 @@ def train_lora_adapter(
         bar.set_postfix(loss=f"{step_loss:.3f}")
         if on_step is not None:
             on_step(step, step_loss)
-    wall = time.perf_counter() - start
+        if folder is not None and step % training.checkpoint_every == 0 \
+                and step < training.max_steps:
+            _checkpoint(folder, key, step, model, optimizer, scheduler, losses, tokens,
+                        wall_before + time.perf_counter() - start)
+    wall = wall_before + time.perf_counter() - start
     tokens = int(accelerator.reduce(torch.tensor(tokens, device=device), "sum"))
     if processes > 1:
         _check_replicas_agree(trainable)
@@ -341,8 +481,31 @@ def train_lora_adapter(
             write_json(Path(tmp) / TRAINING_JSON, record)
         log.info("adapter saved to %s (%.1f s, %.2f s/step)",
                  out_dir, wall, wall / training.max_steps)
+        if folder is not None:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)  # the adapter is whole: nothing to resume
     distributed.wait_for_everyone()  # the adapter exists on return, in every process
     return record
+
+
+def _checkpoint(folder, key, step, model, optimizer, scheduler, losses, tokens, wall) -> None:
+    """Save the resumable state after `step` (main process; every process's RNG state)."""
+    from accelerate.utils import gather_object
+
+    from bootstrap_embeddings import distributed
+
+    rngs = gather_object([_rng_state()]) if distributed.num_processes() > 1 else [_rng_state()]
+    counts = gather_object([tokens]) if distributed.num_processes() > 1 else [tokens]
+    if distributed.is_main_process():
+        weights = {n: p.detach().cpu().clone() for n, p in model.named_parameters()
+                   if p.requires_grad}
+        _save_state(folder, {
+            "key": key, "step": step, "weights": weights,
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "rng": rngs, "losses": list(losses), "tokens": counts, "wall_time_s": wall,
+        })
+    distributed.wait_for_everyone()
 
 
 def describe(name: str, record: dict) -> str:
@@ -377,7 +540,11 @@ def train_adapter_stage(
     )
 
     gen = params.generator
+    from bootstrap_embeddings.tracking import project_root
+
     base = resolve_generator_path(BASE_GENERATOR)
+    # outside DVC's outputs, in the user's project also under `dvc exp run`
+    checkpoints = project_root() / ".cache" / stage / (language or "all")
     with tracked_run(params, stage, language) as run:
         run.log_params({f"generator.lora.{k}": v for k, v in gen.lora.model_dump().items()})
         run.log_params({f"generator.training.{k}": v for k, v in gen.training.model_dump().items()})
@@ -398,6 +565,7 @@ def train_adapter_stage(
             completion_only=completion_only,
             revision=model_revision(BASE_GENERATOR),
             on_step=lambda step, loss: run.log_metric("loss", loss, step=step),
+            checkpoint_dir=checkpoints,
         )
         run.set_tag("quantization_used", record["quantization"])
         run.log_metrics({
