@@ -157,6 +157,19 @@ class CompositionParams(Strict):
     lambda_: float = Field(alias="lambda")
 
 
+class ReleasedAdapters(Strict):
+    """Published XL-LoRA adapters, each a hub id or a local PEFT adapter directory."""
+
+    pos: str
+    neg: str
+
+
+class XlLoraParams(Strict):
+    # the paper's released adapters ({pos: mbasoz/lora-gemma327b-xllora-pos, neg: ...-neg}):
+    # the xl_lora_adapter stage fetches them instead of training; None: it trains
+    released: ReleasedAdapters | None
+
+
 class GeneratorParams(Strict):
     # "pypi:<package>" (the embedded gemma-3-270m), a hub id or a local path
     model: str
@@ -166,6 +179,7 @@ class GeneratorParams(Strict):
     generation: GenerationParams
     icl: IclParams
     composition: CompositionParams
+    xl_lora: XlLoraParams
 
 
 class ConsistencyParams(Strict):
