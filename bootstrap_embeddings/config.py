@@ -109,6 +109,10 @@ class DataParams(Strict):
     # XL-LoRA's training rows from an NLI dataset (the paper: XNLI); None: the English task
     # adapters write them from data.parallel's pairs (the augmentation branch)
     xl_lora_nli: XlLoraNli | None
+    # the paper's released triplets (strategy xl_lora_released): an hf or file source with
+    # anchor / positive / negative columns; in its `path`, `{language}` is the language's
+    # English name in lower case (mbasoz/xllora-datasets: xllora-hausa.csv). None: unset
+    released_triplets: Source | None
 
     @field_validator("held_out_articles")
     @classmethod

@@ -94,6 +94,12 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
 }
 
 
+# the paper's released triplets: one file per target language (the official code's
+# data/download_synthesised_data.sh lists the seven)
+RELEASED_TRIPLETS = {"mbasoz/xllora-datasets": frozenset(
+    {"afr", "hau", "hin", "ind", "kor", "mar", "tel"})}
+
+
 # --------------------------------------------------------------------------- nearest codes
 
 
@@ -266,6 +272,13 @@ def check_source_languages(params) -> list[str]:
     unchecked = [] if archive is not None else [
         f"data.udhr_archive: {params.data.udhr_archive} is not there yet (the sources stage "
         "fetches it); UDHR codes not checked"]
+    released = params.data.released_triplets
+    if params.strategy == "xl_lora_released" and released is not None \
+            and released.name in RELEASED_TRIPLETS:
+        for code in params.languages:
+            if code not in RELEASED_TRIPLETS[released.name]:
+                raise missing_code("languages", code, f"{released.name} (data.released_triplets)",
+                                   RELEASED_TRIPLETS[released.name])
     if params.data.xl_lora_nli is not None:  # an XNLI-shaped dataset: its 15 configs
         from bootstrap_embeddings.data.prepare import xl_lora_languages
 
