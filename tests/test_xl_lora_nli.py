@@ -138,3 +138,24 @@ def test_prepare_shared_writes_the_nli_pairs_instead_of_the_parallel_ones(params
     assert shared.files["xl_parallel.jsonl"] == []
     assert shared.manifest["xl_nli"] == {"pos": {"deu": 2, "hin": 2}, "neg": {"deu": 2, "hin": 2}}
     assert shared.manifest["sources"]["xl_lora_nli"]["rows"] == 4
+
+
+def test_the_stage_writes_the_nli_rows_without_the_task_adapters(params, xnli_folder, tmp_path,
+                                                                 monkeypatch):
+    import json
+
+    from bootstrap_embeddings.files import read_jsonl, write_jsonl
+    from stages import xl_lora_data
+
+    pairs = xnli_pairs(_source(xnli_folder, rows=4), LANGUAGES, 0)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    write_jsonl(tmp_path / xl_lora_data.XL_NLI, pairs)  # no models/adapters/task_*: not read
+    params = params.model_copy(update={"data": params.data.model_copy(
+        update={"xl_lora_nli": _source(xnli_folder, rows=4)})})
+    xl_lora_data.main.__wrapped__(params)
+    expected, _ = nli_dataset_rows(pairs)
+    for kind in ("pos", "neg"):
+        assert read_jsonl(tmp_path / "data/xl_lora" / f"{kind}.jsonl") == expected[kind]
+    stats = json.loads((tmp_path / "data/xl_lora/stats.json").read_text())
+    assert stats["rows"] == {"pos": 4, "neg": 4} and stats["generated_tokens"] == 0
