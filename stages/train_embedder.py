@@ -60,7 +60,14 @@ def _base_info(params, language: str) -> dict:
     return {"base_model": f"{model_id} ({spec})" if model_id else spec,
             "base_model_id": model_id, "base_path": str(BASE_EMBEDDER),
             "strategy": params.strategy, "language": language,
-            "pooling": params.embedder.pooling}
+            "pooling": pooling_of(params)}
+
+
+def pooling_of(params) -> str:
+    """`embedder.pooling`, or `embedder.base_pooling` for a strategy that trains nothing."""
+    cfg = params.embedder
+    untrained = not strategies.get(params.strategy).trains
+    return cfg.base_pooling if untrained and cfg.base_pooling is not None else cfg.pooling
 
 
 @stage_entry(distributed=True)
@@ -71,12 +78,12 @@ def main(params, language: TargetLanguage) -> None:
 
     base = base_models.resolve_embedder_path(BASE_EMBEDDER)  # UserError if it has not run
     info = _base_info(params, language)
-    model = embedder.build_model(base, cfg.pooling,
+    model = embedder.build_model(base, pooling_of(params),
                                  revision=base_models.model_revision(BASE_EMBEDDER))
     out = Path("models/embedders") / language
     curve: list[dict] = []
     with tracked_run(params, "train_embedder", language) as run:
-        run.log_params({"embedder.model": cfg.model, "embedder.pooling": cfg.pooling,
+        run.log_params({"embedder.model": cfg.model, "embedder.pooling": pooling_of(params),
                         "embedder.loss_scale": cfg.loss_scale,
                         **{f"embedder.training.{k}": v
                            for k, v in cfg.training.model_dump().items()}})

@@ -123,7 +123,7 @@ def _defaults_standing_in(model, prefix: str = "") -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", ["params.yaml", "profiles/paper.yaml"])
+@pytest.mark.parametrize("path", ["params.yaml", "profiles/paper.yaml", "profiles/paper_mmbert.yaml"])
 def test_params_files_spell_out_every_value_a_stage_reads(path):
     """DVC sees a value only if the params file holds it: a schema default standing in for
     a missing key would shape outputs behind DVC's back (scripts/code_deps.py leaves

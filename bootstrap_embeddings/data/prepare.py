@@ -18,6 +18,7 @@ from bootstrap_embeddings.config import Params
 from bootstrap_embeddings.data import cldr
 from bootstrap_embeddings.data.tables import LanguageTables, nli_triplets
 from bootstrap_embeddings.data.udhr import ENGLISH, normalise, open_udhr, split_sentences
+from bootstrap_embeddings.data.xnli import xnli_pairs
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.evaluation.sources import CLDR, sources
 from bootstrap_embeddings.files import atomic_dir, write_json, write_jsonl
@@ -145,7 +146,8 @@ def xl_lora_languages(params: Params) -> list[str]:
 
 
 def prepare_shared(params: Params) -> Prepared:
-    """English NLI triplets, English running text and XL-LoRA's parallel pairs."""
+    """English NLI triplets, English running text and XL-LoRA's parallel pairs (or, with
+    `data.xl_lora_nli`, its premise / English hypothesis pairs from the NLI dataset)."""
     data, seed = params.data, params.seed
     held_out = set(data.held_out_articles)
     # English held-out text, and the targets' own: a shared row must match neither
@@ -160,8 +162,13 @@ def prepare_shared(params: Params) -> Prepared:
     english = _unique(guard.clean("eng_monolingual", english, ("text",)), ("text",))
     english = _sample(english, data.monolingual_per_language, seed, "monolingual:eng")
 
-    parallel, per_language, chosen = [], {}, {}
-    for lang in xl_lora_languages(params):
+    parallel, per_language, chosen, xl_nli = [], {}, {}, []
+    if data.xl_lora_nli is not None:  # XL-LoRA's rows come from the NLI dataset instead
+        xl_nli = guard.clean("xl_nli", xnli_pairs(data.xl_lora_nli, xl_lora_languages(params),
+                                                  seed), ("text", "english"))
+        if not xl_nli:
+            raise UserError(f"data.xl_lora_nli: {data.xl_lora_nli.name} gave no row")
+    for lang in xl_lora_languages(params) if data.xl_lora_nli is None else ():
         tables = language_tables(params, lang, language_key=XL_KEY)
         pairs = guard.clean(f"xl_parallel:{lang}", tables.parallel(), ("text", "english"))
         pairs = _unique(pairs, ("text", "english"))
@@ -173,19 +180,25 @@ def prepare_shared(params: Params) -> Prepared:
         per_language[lang] = len(pairs)
         if data.parallel.kind == "udhr":
             chosen[lang] = tables.udhr_info()
-    if not parallel:
+    if not parallel and data.xl_lora_nli is None:
         raise UserError(
             "data.xl_lora_languages: no language is left once the target languages "
             f"({', '.join(params.languages)}) are dropped; add premise languages"
         )
-    files = {"nli.jsonl": nli, "eng_monolingual.jsonl": english, "xl_parallel.jsonl": parallel}
+    # both XL-LoRA files always (stages depend on both); the unused branch's is empty
+    files = {"nli.jsonl": nli, "eng_monolingual.jsonl": english, "xl_parallel.jsonl": parallel,
+             "xl_nli.jsonl": xl_nli}
     manifest = {
         "seed": seed,
         "held_out_articles": sorted(held_out),
-        "sources": _sources(data, ("nli", "monolingual", "parallel")),
+        "sources": _sources(data, ("nli", "monolingual", "parallel")) | (
+            {"xl_lora_nli": data.xl_lora_nli.model_dump()} if data.xl_lora_nli else {}),
         "counts": {name.removesuffix(".jsonl"): len(rows) for name, rows in files.items()},
         "nli_relations": dict(Counter(row["relation"] for row in nli)),
         "xl_parallel_languages": per_language,
+        "xl_nli": {kind: dict(sorted(Counter(r["language"] for r in xl_nli
+                                             if r["relation"] == kind).items()))
+                   for kind in ("pos", "neg")} if xl_nli else None,
         "xl_lora_languages_dropped_as_targets": sorted(
             set(data.xl_lora_languages) & set(params.languages)
         ),

