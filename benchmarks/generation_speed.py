@@ -126,7 +126,7 @@ def measure(quick: bool = False, runs: int | None = None, prompts: int | None = 
 
     runs = runs or (1 if quick else 3)
     n = prompts or (32 if quick else 64)
-    n_greedy = min(n, greedy_prompts or (8 if quick else 16))
+    n_greedy = min(n, greedy_prompts or (4 if quick else 16))
     params = load_params()
     gen = params.generator.generation
     base_path = resolve_generator_path(Path("models/base/generator"))
@@ -163,8 +163,15 @@ def measure(quick: bool = False, runs: int | None = None, prompts: int | None = 
                      f"{(new + prompt_tokens) / seconds:.1f} prompt+new tokens/s "
                      f"({(new + prompt_tokens) / seconds / CEILING:.0%} of the {CEILING:.0f} "
                      "tokens/s fp32 ceiling)", flush=True)
-        greedy = {name: fn(model, tokenizer, texts[:n_greedy], gen, False)[2]
-                  for name, fn in paths.items()}
+        # greedy: the equality check, timed too (no sampling luck in the token counts)
+        greedy_gen = gen.model_copy(update={"max_new_tokens": min(gen.max_new_tokens, 16)}
+                                    ) if quick else gen
+        greedy = {}
+        for name, fn in paths.items():
+            seconds, _, greedy[name] = fn(model, tokenizer, texts[:n_greedy], greedy_gen, False)
+            new = sum(len(r) for r in greedy[name])
+            echo(f"  greedy {name:>7}: {new} new tokens in {seconds:.1f} s: "
+                 f"{new / seconds:.1f} new tokens/s", flush=True)
     same = sum(a == b for a, b in zip(greedy["plain"], greedy["project"]))
     result = {name: {"new_tokens_per_s": statistics.median(f[0] for f in fs),
                      "all_tokens_per_s": statistics.median(f[1] for f in fs)}
@@ -180,7 +187,7 @@ def measure(quick: bool = False, runs: int | None = None, prompts: int | None = 
 
 def main(argv=None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="32 prompts, 1 run each, 8 greedy")
+    parser.add_argument("--quick", action="store_true", help="32 prompts, 1 run each; greedy check on 4, 16 tokens")
     parser.add_argument("--runs", type=int, default=None, help="runs per path (default 3)")
     parser.add_argument("--prompts", type=int, default=None, help="timed prompts (default 64)")
     parser.add_argument("--strategy", default=None, help="default: params.yaml's strategy")
