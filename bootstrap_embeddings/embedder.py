@@ -164,7 +164,7 @@ def resume_key(base, triplets: Sequence[dict], cfg, seed: int) -> str:
     import json
 
     from bootstrap_embeddings.distributed import num_processes
-    from bootstrap_embeddings.generator.generation import model_digest
+    from bootstrap_embeddings.digests import model_digest
 
     payload = {
         "model": model_digest(base),

@@ -221,7 +221,7 @@ def resume_key(base_path, examples: Sequence[dict], *, lora: LoraParams,
     import hashlib
     import json
 
-    from bootstrap_embeddings.generator.generation import model_digest
+    from bootstrap_embeddings.digests import model_digest
 
     rows = hashlib.sha256()
     for ex in examples:

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bootstrap_embeddings.digests import content_digest, model_digest, sha256_file
 from bootstrap_embeddings.generator.prompts import (
     RELATIONS,
     chat_wrap,
@@ -96,41 +97,6 @@ def partial_path(fingerprint: str, kind: str = "generate") -> Path:
     return project_root() / ".cache" / kind / f"{fingerprint}.jsonl"
 
 
-def _sha256_file(path: Path, h) -> None:
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-
-
-def content_digest(path: str | Path) -> str:
-    """sha256 over the relative names and contents of every file under `path` (or of one file)."""
-    path = Path(path)
-    h = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for f in files:
-        h.update(str(f.relative_to(path) if f != path else f.name).encode() + b"\0")
-        _sha256_file(f, h)
-    return h.hexdigest()
-
-
-def model_digest(path: str | Path) -> str:
-    """A cheap identity for a checkpoint folder: file names and sizes, and the JSON files' contents.
-
-    Hashing gigabytes of weights on every run would cost more than it protects: a
-    re-materialised base model with other weights but identical sizes and configs
-    is not a case this pipeline produces. A hub id (paper scale) is its own identity.
-    """
-    path = Path(path)
-    if not path.is_dir():
-        return str(path)
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f"{f.relative_to(path)}\0{f.stat().st_size}\0".encode())
-        if f.suffix == ".json":
-            _sha256_file(f, h)
-    return h.hexdigest()
-
-
 # The code whose text shapes a run's output besides its inputs: the prompts and answer
 # cleaning, batching and seeding, the decoding loop.
 _CODE_FILES = ("prompts.py", "generation.py", "decoding.py")
@@ -143,7 +109,7 @@ def code_digest(names=_CODE_FILES) -> str:
         path = Path(__file__).with_name(name)
         if path.is_file():
             h.update(name.encode() + b"\0")
-            _sha256_file(path, h)
+            sha256_file(path, h)
     return h.hexdigest()
 
 

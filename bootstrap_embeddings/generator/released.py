@@ -109,7 +109,7 @@ def materialise_adapter(spec: str, out_dir: str | Path, base: str, revision: str
     `out_dir` (atomically). Returns the training.json record (nothing trained: 0 steps)."""
     from bootstrap_embeddings.files import atomic_dir, write_json
     from bootstrap_embeddings.generator.adapters import TRAINING_JSON
-    from bootstrap_embeddings.generator.generation import content_digest
+    from bootstrap_embeddings.digests import content_digest
 
     path, info = fetch_adapter(spec, key)
     check_fits(path, base, revision, key)

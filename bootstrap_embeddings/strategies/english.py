@@ -7,7 +7,7 @@ from bootstrap_embeddings.strategies._rows import real_rows_from, require
 
 
 def build_recipe(language: str, inputs: RecipeInputs) -> dict:
-    from bootstrap_embeddings.generator.generation import content_digest
+    from bootstrap_embeddings.digests import content_digest
 
     nli = require(inputs.nli_path, "prepare_shared")
     # the hash makes the generate stage re-run when the triplets change

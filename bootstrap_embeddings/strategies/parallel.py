@@ -8,7 +8,7 @@ from bootstrap_embeddings.strategies._rows import real_rows_from, require
 
 
 def build_recipe(language: str, inputs: RecipeInputs) -> dict:
-    from bootstrap_embeddings.generator.generation import content_digest
+    from bootstrap_embeddings.digests import content_digest
 
     pairs = require(inputs.prepared_dir / language / "train_pairs.jsonl", f"prepare@{language}")
     return {"triplets": str(pairs), "triplets_sha256": content_digest(pairs)}

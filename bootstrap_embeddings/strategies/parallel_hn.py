@@ -21,7 +21,7 @@ RELATION = "contradiction"
 
 
 def build_recipe(language: str, inputs: RecipeInputs) -> dict:
-    from bootstrap_embeddings.generator.generation import content_digest
+    from bootstrap_embeddings.digests import content_digest
     from bootstrap_embeddings.strategies._rows import require
 
     pairs = require(inputs.prepared_dir / language / "train_pairs.jsonl", f"prepare@{language}")

@@ -13,7 +13,7 @@ from bootstrap_embeddings.strategies._rows import generated_triplets
 
 
 def build_recipe(language: str, inputs: RecipeInputs) -> dict:
-    from bootstrap_embeddings.generator.generation import content_digest
+    from bootstrap_embeddings.digests import content_digest
     from bootstrap_embeddings.generator.prompts import XL_LORA_PROMPT_LANGUAGE
 
     paths = {kind: inputs.adapters_dir / f"xl_lora_{kind}" for kind in ("pos", "neg")}
