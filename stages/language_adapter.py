@@ -20,7 +20,7 @@ def monolingual_file(language: str) -> Path:
 
 @stage_entry(distributed=True)
 def main(params, language: AdapterLanguage) -> None:
-    from bootstrap_embeddings.generator.adapters import describe, train_adapter_stage
+    from bootstrap_embeddings.generator.adapter_stage import describe, train_adapter_stage
 
     stage = "prepare_shared" if language == "eng" else f"prepare@{language}"
     rows = [{"text": r["text"]}

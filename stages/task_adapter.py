@@ -16,7 +16,7 @@ KINDS = {"pos": ("entailment", "positive"), "neg": ("contradiction", "negative")
 
 @stage_entry(distributed=True)
 def main(params, kind: AdapterKind) -> None:
-    from bootstrap_embeddings.generator.adapters import describe, train_adapter_stage
+    from bootstrap_embeddings.generator.adapter_stage import describe, train_adapter_stage
     from bootstrap_embeddings.generator.prompts import nli_prompt
     from bootstrap_embeddings.languages import language_name
 

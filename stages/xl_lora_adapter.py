@@ -38,7 +38,7 @@ def main(params, kind: AdapterKind) -> None:
     if params.generator.xl_lora.released is not None:
         return released(params, kind, getattr(params.generator.xl_lora.released, kind), out)
 
-    from bootstrap_embeddings.generator.adapters import describe, train_adapter_stage
+    from bootstrap_embeddings.generator.adapter_stage import describe, train_adapter_stage
 
     rows = read_rows(DATA / f"{kind}.jsonl", PromptRow, written_by="xl_lora_data")
     record = train_adapter_stage(
