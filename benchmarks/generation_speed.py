@@ -123,7 +123,7 @@ def measure(quick: bool = False, runs: int | None = None, prompts: int | None = 
 
     from bootstrap_embeddings.base_models import resolve_generator_path
     from bootstrap_embeddings.config import load_params
-    from bootstrap_embeddings.generator.generation import AdaptedModels
+    from bootstrap_embeddings.generator.adapted import AdaptedModels
     from bootstrap_embeddings.generator.loading import load_generator
     from bootstrap_embeddings.generator.prompts import chat_wrap
 
