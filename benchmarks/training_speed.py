@@ -103,6 +103,8 @@ def measure_adapter(runs: int = 3, base: str = "models/base/generator") -> dict:
                                  use_cpu=not torch.cuda.is_available(), save_strategy="no")
         trainer = Trainer(model=model, args=args)
         trainer.create_optimizer_and_scheduler(num_training_steps=1)
+        # set per step by Trainer's own loop, which this calls past: one batch per step
+        trainer.current_gradient_accumulation_steps = 1
         results = {}
         for kind in ("completion_only", "all_tokens"):
             completion = kind == "completion_only"
