@@ -109,6 +109,37 @@ def make_tiny_generator(path: Path, seed: int = 0, initializer_range: float = 0.
 MAX_POSITIONS = 128  # of the tiny encoder
 
 
+def tiny_sentence_transformer(path: Path, tiny_encoder: Path, **config) -> Path:
+    """The tiny encoder as a sentence-transformers folder at `path`; `config` overrides the
+    XLM-R config (e.g. dropout 0 where two runs must compute the same function)."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_encoder)
+    model_config = XLMRobertaConfig.from_pretrained(tiny_encoder, **config)
+    # the character vocabulary's largest ids fall past vocab_size (see test_embedder)
+    model_config.vocab_size = max(model_config.vocab_size,
+                                  max(tokenizer.get_vocab().values()) + 1)
+    hf_dir = path.parent / "hf"
+    XLMRobertaModel(model_config).save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    model = SentenceTransformer(str(hf_dir), device="cpu")
+    model.max_seq_length = 32
+    model.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny matmuls on a shared 2-core machine: a second thread only adds contention (7x here)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def make_tiny_encoder(path: Path, seed: int = 0) -> Path:
     """A 2-layer XLM-R encoder with a character tokenizer, saved as a transformers checkpoint."""
     import torch

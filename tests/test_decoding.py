@@ -11,14 +11,8 @@ PREMISES = ["Short one.", "A somewhat longer premise sentence than the first.", 
             "Another premise, long enough to need the left padding of the others: " * 2]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# tiny matmuls: one torch thread (conftest)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("prompts", ["shared_prefix", "distinct"])

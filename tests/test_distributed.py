@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, deep_merge, make_lora
+from conftest import REPO, deep_merge, make_lora, tiny_sentence_transformer
 
 from bootstrap_embeddings import distributed
 from bootstrap_embeddings.generator.adapters import _batches
@@ -216,25 +216,6 @@ def test_adapter_trains_data_parallel_like_one_process(tiny_generator, tmp_path,
     assert run.data.metrics["final_loss"] == pytest.approx(losses[-1])
 
 
-def _tiny_embedder(path: Path, tiny_encoder: Path) -> Path:
-    """conftest's tiny encoder as a sentence-transformers folder, without dropout."""
-    from sentence_transformers import SentenceTransformer
-    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_encoder)
-    config = XLMRobertaConfig.from_pretrained(
-        tiny_encoder, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    # the character vocabulary's largest ids fall past vocab_size (see test_embedder)
-    config.vocab_size = max(config.vocab_size, max(tokenizer.get_vocab().values()) + 1)
-    hf_dir = path.parent / "hf"
-    XLMRobertaModel(config).save_pretrained(hf_dir)
-    tokenizer.save_pretrained(hf_dir)
-    model = SentenceTransformer(str(hf_dir), device="cpu")
-    model.max_seq_length = 32
-    model.save(str(path))
-    return path
-
-
 @pytest.mark.integration
 def test_embedder_trains_data_parallel_like_one_process(tiny_encoder, tmp_path, monkeypatch):
     import torch
@@ -245,7 +226,9 @@ def test_embedder_trains_data_parallel_like_one_process(tiny_encoder, tmp_path, 
         "pooling": "mean", "query_prefix": "", "passage_prefix": "",
         "training": {"epochs": 2, "batch_size": 8, "lr": 1.0e-3, "max_length": 32,
                      "warmup_ratio": 0.0, "max_triplets": None}})
-    _base_model(one, "embedder", _tiny_embedder(tmp_path / "models/embedder", tiny_encoder))
+    _base_model(one, "embedder", tiny_sentence_transformer(
+        tmp_path / "models/embedder", tiny_encoder,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
     rows = [{"id": f"t{i}", **t, "strategy": "icl", "language": "hau"}
             for i, t in enumerate(toy_triplets())]
     _write_jsonl(one / "data/triplets/hau/triplets.jsonl", rows)  # 16: 2 batches

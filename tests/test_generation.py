@@ -15,15 +15,8 @@ ANCHORS = [{"id": f"a{i}", "text": f"Sentence number {i} is here."} for i in ran
 GEN = GenerationParams(max_new_tokens=6, do_sample=True, temperature=0.8, top_p=0.95, batch_size=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matmuls on a shared 2-core machine: a second thread only adds contention (7x here)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# tiny matmuls: one torch thread (conftest)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

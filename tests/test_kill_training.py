@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, tiny_sentence_transformer
 
 KILL_AT = REPO / "tests" / "kill_at.py"
 LAUNCH_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
@@ -149,30 +149,12 @@ EMBEDDER_KILLS = [("load", 1), ("step", 3), ("checkpoint", 1), ("step", 5), ("ou
                   ("swapped", 1)]
 
 
-def _tiny_embedder(path: Path, tiny_encoder: Path) -> Path:
-    """conftest's tiny encoder as a sentence-transformers folder (with dropout)."""
-    from sentence_transformers import SentenceTransformer
-    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_encoder)
-    config = XLMRobertaConfig.from_pretrained(tiny_encoder)
-    # the character vocabulary's largest ids fall past vocab_size (see test_embedder)
-    config.vocab_size = max(config.vocab_size, max(tokenizer.get_vocab().values()) + 1)
-    hf_dir = path.parent / "hf"
-    XLMRobertaModel(config).save_pretrained(hf_dir)
-    tokenizer.save_pretrained(hf_dir)
-    model = SentenceTransformer(str(hf_dir), device="cpu")
-    model.max_seq_length = 32
-    model.save(str(path))
-    return path
-
-
 @pytest.mark.integration
 def test_embedder_training_killed_at_6_points_gives_the_uninterrupted_embedder(
         tiny_encoder, tmp_path):
     from test_embedder import toy_triplets
 
-    base = _tiny_embedder(tmp_path / "base/embedder", tiny_encoder)
+    base = tiny_sentence_transformer(tmp_path / "base/embedder", tiny_encoder)
     triplets = [{"id": str(i), "strategy": "icl", "language": "hau", **t}
                 for i, t in enumerate(toy_triplets())]
     projects = {}
