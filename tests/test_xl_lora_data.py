@@ -8,7 +8,9 @@ from bootstrap_embeddings.config import GenerationParams
 from bootstrap_embeddings.filters import normalise
 from bootstrap_embeddings.generator.prompts import nli_prompt
 from bootstrap_embeddings.generator.xl_lora import task_recipe, xl_lora_rows
-from test_generation import make_lora, one_thread  # noqa: F401  (one_thread: autouse fixture)
+from test_generation import make_lora
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 PARALLEL = [
     {"id": i, "language": i[:3], "text": text, "english": english}
