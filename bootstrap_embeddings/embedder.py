@@ -156,10 +156,11 @@ def _freeze_layer_weights(model) -> None:
             module.layer_weights.requires_grad_(False)
 
 
-def resume_key(base, triplets: Sequence[dict], cfg, seed: int) -> str:
+def resume_key(base, triplets: Sequence[dict], cfg, seed: int,
+               dev_rows: Sequence[dict] = ()) -> str:
     """A key for everything that shapes the trained embedder (names its checkpoint folder):
-    the base model, the triplets, params.embedder (not `checkpoint_every`), the seed, the
-    process count and the code of this module."""
+    the base model, the triplets, params.embedder (not `checkpoint_every`), the dev rows
+    checkpoints are chosen on, the seed, the process count and the code of this module."""
     import hashlib
     import json
 
@@ -170,6 +171,7 @@ def resume_key(base, triplets: Sequence[dict], cfg, seed: int) -> str:
         "model": model_digest(base),
         "triplets": hashlib.sha256(json.dumps(list(triplets), sort_keys=True).encode()).hexdigest(),
         "embedder": cfg.model_dump(exclude={"training": {"checkpoint_every"}}),
+        "dev": hashlib.sha256(json.dumps(list(dev_rows), sort_keys=True).encode()).hexdigest(),
         "seed": seed, "processes": num_processes(),
         "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
     }
@@ -204,8 +206,60 @@ def last_valid_checkpoint(out_dir: str | Path) -> str | None:
     return None
 
 
+DEV_NAME = "dev"  # the evaluator's name: its metrics are logged as eval_dev_<metric>
+
+
+def dev_evaluator(rows: Sequence[dict], cfg):
+    """sentence-transformers' evaluator for the dev rows checkpoints are chosen on.
+
+    {sentence1, sentence2, score} rows (an STS dev set): Spearman of cosine similarity
+    (EmbeddingSimilarityEvaluator). {text, english} rows (CLDR dev pairs): the mean of
+    both directions' translation accuracy (TranslationEvaluator). The texts carry the
+    prefix training gives them (`query_prefix`; the evaluators take no prompt).
+    """
+    from sentence_transformers.evaluation import (
+        EmbeddingSimilarityEvaluator,
+        TranslationEvaluator,
+    )
+
+    if not rows:
+        raise UserError("embedder.dev: the dev set has no rows")
+    prefix = cfg.query_prefix
+    if "score" in rows[0]:
+        evaluator = EmbeddingSimilarityEvaluator(
+            [prefix + r["sentence1"] for r in rows], [prefix + r["sentence2"] for r in rows],
+            [float(r["score"]) for r in rows], main_similarity="cosine",
+            similarity_fn_names=["cosine"], name=DEV_NAME, write_csv=False, batch_size=64)
+        # the name the evaluator gives its main score once it has run (the trainer
+        # needs it before: metric_for_best_model)
+        evaluator.primary_metric = "spearman_cosine"
+        return evaluator
+    return TranslationEvaluator([prefix + r["text"] for r in rows],
+                                [prefix + r["english"] for r in rows],
+                                name=DEV_NAME, write_csv=False, batch_size=64)
+
+
+def _evaluate_at_the_end():
+    """A trainer callback: evaluate and save after the last step too (the trainer does so
+    only every eval_steps), so the last model is also a candidate."""
+    from transformers import TrainerCallback
+
+    class EvaluateAtTheEnd(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= state.max_steps:
+                control.should_evaluate = control.should_save = True
+            return control
+
+    return EvaluateAtTheEnd()
+
+
+def dev_curve(log_history: Sequence[dict], metric: str) -> list[dict]:
+    """[{step, score}] of the dev evaluations in a trainer's log history."""
+    return [{"step": e["step"], "score": float(e[metric])} for e in log_history if metric in e]
+
+
 def train_embedder(model, triplets: Sequence[dict], cfg, seed: int, out_dir: str | Path,
-                   checkpoints: bool = False) -> dict:
+                   checkpoints: bool = False, dev=None) -> dict:
     """Train `model` in place on the triplets with `cfg` (params.embedder); return the run's record.
 
     `out_dir` is the trainer's output folder. With `checkpoints` (and
@@ -214,7 +268,11 @@ def train_embedder(model, triplets: Sequence[dict], cfg, seed: int, out_dir: str
     trainer's own save_steps / resume_from_checkpoint); else nothing is saved there. The
     model's own max_seq_length is restored afterwards, so evaluation truncates the
     trained model and the untrained baseline alike. Returns {loss_curve: [{step, loss}],
-    n_triplets, steps, train_runtime_s, triplets_per_s}.
+    n_triplets, steps, train_runtime_s, triplets_per_s, dev_curve, best_step}.
+
+    With `dev` (an evaluator, `dev_evaluator`) the model is scored every `cfg.dev.every`
+    steps and after the last one, a checkpoint is saved at each, and the best-scoring
+    one is loaded at the end (the trainer's load_best_model_at_end).
     """
     from sentence_transformers import (
         SentenceTransformerTrainer,
@@ -242,21 +300,20 @@ def train_embedder(model, triplets: Sequence[dict], cfg, seed: int, out_dir: str
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         prompts={col: p for col, p in prompts.items() if p} or None,
         logging_steps=1,
-        save_strategy="steps" if checkpoints and t.checkpoint_every else "no",
-        save_steps=t.checkpoint_every or 500,
-        save_total_limit=1,
         report_to="none",  # the stage logs to MLflow itself, inside its tracked run
+        **_saving(cfg, checkpoints, dev),
         **data_parallel,
     )
     _freeze_layer_weights(model)
     dataset = triplet_dataset(triplets)
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset,
-        loss=make_loss(model, cfg.loss_scale),
+        loss=make_loss(model, cfg.loss_scale), evaluator=dev,
+        callbacks=[_evaluate_at_the_end()] if dev is not None else None,
     )
     max_seq_length = model.max_seq_length
     model.max_seq_length = t.max_length
-    resume = last_valid_checkpoint(out_dir) if checkpoints and t.checkpoint_every else None
+    resume = last_valid_checkpoint(out_dir) if args.save_strategy != "no" else None
     if resume:
         logging.getLogger(__name__).info("resuming from %s", resume)
     start = time.perf_counter()
@@ -269,13 +326,38 @@ def train_embedder(model, triplets: Sequence[dict], cfg, seed: int, out_dir: str
     # the trainer's log history: restored from the checkpoint, so also the steps before it
     points = [{"step": e["step"], "loss": float(e["loss"])}
               for e in trainer.state.log_history if "loss" in e and "step" in e]
+    best = trainer.state.best_model_checkpoint
     return {
         "loss_curve": points,
+        "dev_curve": dev_curve(trainer.state.log_history, args.metric_for_best_model)
+        if dev is not None else [],
+        "best_step": int(best.rsplit("-", 1)[-1]) if dev is not None and best else None,
         "n_triplets": len(dataset),
         "steps": result.global_step,
         "train_runtime_s": round(seconds, 2),
         "triplets_per_s": round(n_seen / seconds, 2),
     }
+
+
+def _saving(cfg, checkpoints: bool, dev) -> dict:
+    """The trainer's save (and dev evaluation) arguments.
+
+    Without a dev set: a resumable checkpoint every `training.checkpoint_every` steps
+    (with `checkpoints`), only the newest kept. With one: evaluated and saved every
+    `dev.every` steps, the best checkpoint kept beside the newest and loaded at the end.
+    """
+    t = cfg.training
+    if dev is None:
+        on = checkpoints and t.checkpoint_every
+        return {"save_strategy": "steps" if on else "no", "save_steps": t.checkpoint_every or 500,
+                "save_total_limit": 1}
+    primary = dev.primary_metric  # prefixed with the evaluator's name at its first call
+    if not primary.startswith(f"{DEV_NAME}_"):
+        primary = f"{DEV_NAME}_{primary}"
+    return {"eval_strategy": "steps", "eval_steps": cfg.dev.every,
+            "save_strategy": "steps", "save_steps": cfg.dev.every, "save_total_limit": 1,
+            "load_best_model_at_end": True, "metric_for_best_model": f"eval_{primary}",
+            "greater_is_better": True}
 
 
 def probe_embeddings(model, texts: Sequence[str]):
@@ -332,6 +414,10 @@ def card_section(info: dict) -> str:
         "- Hyperparameters:",
         *(f"  - `{k}`: {v!r}" for k, v in info["hyperparameters"].items()),
     ]
+    if "dev_selection" in info:
+        dev = info["dev_selection"]
+        lines.append(f"- Checkpoint: step {dev['best_step']} of {dev['steps']}, the best on "
+                     f"{dev['rows']} dev rows scored every {dev['every']} steps")
     return "\n".join(lines) + "\n"
 
 

@@ -14,8 +14,6 @@ the anchors are the prepared data the generator was given, not its output. The
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 

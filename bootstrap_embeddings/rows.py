@@ -55,6 +55,15 @@ class XlNliRow(XlParallelRow):
     relation: Literal["pos", "neg"]
 
 
+class StsRow(Row):
+    """dev_sts.jsonl: a sentence pair of an STS dev set and its gold score."""
+
+    id: str
+    sentence1: Text
+    sentence2: Text
+    score: float | int
+
+
 class NliRow(Row):
     """nli.jsonl: English NLI triplets."""
 

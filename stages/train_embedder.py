@@ -16,7 +16,7 @@ from bootstrap_embeddings.cli import TargetLanguage, stage_entry
 from bootstrap_embeddings.distributed import is_main_process
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, read_json, write_json
-from bootstrap_embeddings.rows import TripletRow, read_rows
+from bootstrap_embeddings.rows import PairRow, StsRow, TripletRow, read_rows
 from bootstrap_embeddings.filters import summarise_card
 from bootstrap_embeddings.tracking import project_root, tracked_run
 
@@ -36,6 +36,18 @@ def _read_triplets(strategy: str, triplets_dir: Path, limit: int | None, seed: i
     if limit is not None and len(triplets) > limit:
         triplets = random.Random(seed).sample(triplets, limit)
     return triplets
+
+
+def _dev_rows(params, language: str) -> list[dict]:
+    """The rows checkpoints are chosen on (embedder.dev): the STS dev set where the
+    language has one, else the CLDR dev pairs; none without embedder.dev."""
+    dev = params.embedder.dev
+    if dev is None or not strategies.get(params.strategy).trains:
+        return []
+    prepared = Path("data/prepared") / language
+    if language in dev.sts_languages:
+        return read_rows(prepared / "dev_sts.jsonl", StsRow, written_by=f"prepare@{language}")
+    return read_rows(prepared / "dev.jsonl", PairRow, written_by=f"prepare@{language}")
 
 
 def _checkpoint_folder(language: str, key: str) -> Path:
@@ -80,8 +92,10 @@ def main(params, language: TargetLanguage) -> None:
     info = _base_info(params, language)
     model = embedder.build_model(base, pooling_of(params),
                                  revision=base_models.model_revision(BASE_EMBEDDER))
+    dev_rows = _dev_rows(params, language)
     out = Path("models/embedders") / language
     curve: list[dict] = []
+    record = {"dev_curve": []}
     with tracked_run(params, "train_embedder", language) as run:
         run.log_params({"embedder.model": cfg.model, "embedder.pooling": pooling_of(params),
                         "embedder.loss_scale": cfg.loss_scale,
@@ -93,9 +107,10 @@ def main(params, language: TargetLanguage) -> None:
             # the trainer's checkpoints: outside DVC's outputs, in the user's project also
             # under `dvc exp run`; a rerun after a kill resumes from the newest one
             checkpoints = _checkpoint_folder(
-                language, embedder.resume_key(base, triplets, cfg, params.seed))
+                language, embedder.resume_key(base, triplets, cfg, params.seed, dev_rows))
+            dev = embedder.dev_evaluator(dev_rows, cfg) if dev_rows else None
             record = embedder.train_embedder(model, triplets, cfg, params.seed, checkpoints,
-                                             checkpoints=True)
+                                             checkpoints=True, dev=dev)
         if not is_main_process():
             return  # under torchrun: this process helped to train; the main one saves
         if not triplets:
@@ -115,20 +130,33 @@ def main(params, language: TargetLanguage) -> None:
                                     "passage_prefix": cfg.passage_prefix,
                                     "batch_sampler": "no_duplicates"},
             }
+            if record["best_step"] is not None:  # the card says which checkpoint was kept
+                info["dev_selection"] = {"every": cfg.dev.every, "rows": len(dev_rows),
+                                         "best_step": record["best_step"],
+                                         "steps": record["steps"]}
             with atomic_dir(out) as tmp:
                 embedder.save_embedder(model, tmp, info)
                 embedder.check_saved_model(tmp, model, before, probe)
                 # the run's size and wall time, for the report's cost (bootstrap_embeddings.cost)
                 write_json(tmp / "training.json", {k: record[k] for k in
-                           ("n_triplets", "steps", "train_runtime_s", "triplets_per_s")})
+                           ("n_triplets", "steps", "train_runtime_s", "triplets_per_s",
+                            "best_step", "dev_curve")})
             shutil.rmtree(checkpoints, ignore_errors=True)  # the embedder is whole
             for point in curve:
                 run.log_metric("train_loss", point["loss"], step=point["step"])
+            for point in record["dev_curve"]:
+                run.log_metric("dev_score", point["score"], step=point["step"])
+            if record["best_step"] is not None:
+                run.log_metric("best_step", record["best_step"])
             run.log_metrics({k: record[k] for k in
                              ("n_triplets", "steps", "train_runtime_s", "triplets_per_s")})
             print(f"{language}: trained on {record['n_triplets']} triplets in "
-                  f"{record['train_runtime_s']} s ({record['triplets_per_s']} triplets/s)")
+                  f"{record['train_runtime_s']} s ({record['triplets_per_s']} triplets/s)"
+                  + (f"; kept step {record['best_step']} of {record['steps']} (dev "
+                     f"{max(p['score'] for p in record['dev_curve']):.4f})"
+                     if record["best_step"] is not None else ""))
     write_json(Path("metrics/train") / f"{language}.json", curve)
+    write_json(Path("metrics/dev") / f"{language}.json", record["dev_curve"])
 
 
 if __name__ == "__main__":

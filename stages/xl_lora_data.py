@@ -18,7 +18,6 @@ from bootstrap_embeddings.files import atomic_dir, write_json, write_jsonl
 from bootstrap_embeddings.rows import XlNliRow, XlParallelRow, read_rows
 from bootstrap_embeddings.tracking import tracked_run
 from bootstrap_embeddings.base_models import BASE_GENERATOR
-from bootstrap_embeddings.generator.generation import discard_partial, partial_path
 
 PARALLEL = Path("data/prepared/shared/xl_parallel.jsonl")
 XL_NLI = Path("data/prepared/shared/xl_nli.jsonl")
@@ -52,7 +51,7 @@ def main(params) -> None:
     if params.data.xl_lora_nli is not None:
         return from_nli_dataset(params)
     from bootstrap_embeddings.base_models import resolve_generator_path
-    from bootstrap_embeddings.generator.generation import generation_fingerprint
+    from bootstrap_embeddings.generator.resume import resumable_run
     from bootstrap_embeddings.generator.xl_lora import english_sides, task_recipe, xl_lora_rows
 
     parallel = read_rows(PARALLEL, XlParallelRow, written_by="prepare_shared")
@@ -62,25 +61,20 @@ def main(params) -> None:
             raise UserError(f"{path}: no adapter there; run the task_adapter stage first")
     base = resolve_generator_path(BASE_GENERATOR)
     gen, quant = params.generator.generation, params.generator.quantization
-    items = english_sides(parallel)
-    partial = partial_path(
-        generation_fingerprint(base, recipe, items, gen, quant, params.seed), "xl_lora_data"
-    )
-
     start = time.perf_counter()
-    rows, stats = xl_lora_rows(base, parallel, recipe, gen, quant, params.seed, partial)
-    stats["wall_seconds"] = round(time.perf_counter() - start, 2)
-    if not all(rows.values()):
-        raise UserError(f"{PARALLEL}: the task adapters wrote no usable answer for a relation "
-                        f"(rows: {stats['rows']})")
-    if not is_main_process():
-        return  # under torchrun: this process generated its share; the main one writes
-
-    with atomic_dir(OUT) as out:
-        for kind, kind_rows in rows.items():
-            write_jsonl(out / f"{kind}.jsonl", kind_rows)
-        write_json(out / "stats.json", stats)
-    discard_partial(partial)
+    with resumable_run("xl_lora_data", base, recipe, english_sides(parallel), gen, quant,
+                       params.seed) as batches:
+        rows, stats = xl_lora_rows(base, parallel, recipe, gen, quant, params.seed, batches)
+        stats["wall_seconds"] = round(time.perf_counter() - start, 2)
+        if not all(rows.values()):
+            raise UserError(f"{PARALLEL}: the task adapters wrote no usable answer for a "
+                            f"relation (rows: {stats['rows']})")
+        if not is_main_process():
+            return  # under torchrun: this process generated its share; the main one writes
+        with atomic_dir(OUT) as out:
+            for kind, kind_rows in rows.items():
+                write_jsonl(out / f"{kind}.jsonl", kind_rows)
+            write_json(out / "stats.json", stats)
 
     with tracked_run(params, "xl_lora_data", strategy="xl_lora") as run:
         run.log_metrics({

@@ -31,7 +31,7 @@ def die() -> None:
 
 def install(point: str) -> None:
     from bootstrap_embeddings import files
-    from bootstrap_embeddings.generator import generation, loading
+    from bootstrap_embeddings.generator import loading, resume
 
     if point == "load":
         real_load = loading.load_generator
@@ -43,7 +43,7 @@ def install(point: str) -> None:
         loading.load_generator = load_then_die
     elif point.startswith("append:"):
         n, seen = int(point.split(":", 1)[1]), {"batches": 0}
-        real_append = generation._append
+        real_append = resume._append
 
         def append(fh, record):
             if "key" not in record:
@@ -56,7 +56,7 @@ def install(point: str) -> None:
                     die()
             real_append(fh, record)
 
-        generation._append = append
+        resume._append = append
     elif point.startswith("output:"):
         name = point.split(":", 1)[1]
         for writer in ("write_jsonl", "write_json"):

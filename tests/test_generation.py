@@ -6,8 +6,9 @@ import pytest
 from conftest import make_lora
 
 from bootstrap_embeddings.config import GenerationParams
-from bootstrap_embeddings.generator import generation
-from bootstrap_embeddings.generator.generation import generate_triplets, generation_fingerprint
+from bootstrap_embeddings.generator import generation, resume
+from bootstrap_embeddings.generator.generation import generate_triplets
+from bootstrap_embeddings.generator.resume import BatchLog, run_fingerprint
 from bootstrap_embeddings.strategies import build_recipe
 from bootstrap_embeddings.strategies.icl import choose_shots
 
@@ -35,7 +36,8 @@ def xl_recipe(adapters):
 
 
 def run(tiny_generator, recipe, partial, gen=GEN, anchors=ANCHORS):
-    return generate_triplets(tiny_generator, recipe, anchors, "hau", gen, "none", 0, partial)
+    return generate_triplets(tiny_generator, recipe, anchors, "hau", gen, "none", 0,
+                             BatchLog(partial))
 
 
 def test_one_row_per_unique_anchor_with_provenance(tiny_generator, adapters, tmp_path):
@@ -202,35 +204,35 @@ def test_an_edited_prompt_text_starts_afresh_without_mixing_rows(
 
 
 def test_the_partial_key_follows_prompts_and_generator_code(tmp_path, monkeypatch):
-    key = generation.prompts_key(["a prompt", "another"])
-    assert key == generation.prompts_key(["a prompt", "another"])
-    assert key != generation.prompts_key(["a prompt", "another."])
-    assert key != generation.prompts_key(["another", "a prompt"])
+    key = resume.prompts_key(["a prompt", "another"])
+    assert key == resume.prompts_key(["a prompt", "another"])
+    assert key != resume.prompts_key(["a prompt", "another."])
+    assert key != resume.prompts_key(["another", "a prompt"])
     # the source files: copies give the same key, an edited copy of prompts.py another
     import shutil
     from pathlib import Path
 
-    here = Path(generation.__file__).parent
-    for name in generation._CODE_FILES:
+    here = Path(resume.__file__).parent
+    for name in resume._CODE_FILES:
         if (here / name).is_file():
             shutil.copy(here / name, tmp_path / name)
-    monkeypatch.setattr(generation, "__file__", str(tmp_path / "generation.py"))
-    assert generation.prompts_key(["a prompt", "another"]) == key  # same sources, same key
+    monkeypatch.setattr(resume, "__file__", str(tmp_path / "resume.py"))
+    assert resume.prompts_key(["a prompt", "another"]) == key  # same sources, same key
     (tmp_path / "prompts.py").write_text((here / "prompts.py").read_text() + "\n# edited\n")
-    assert generation.prompts_key(["a prompt", "another"]) != key
+    assert resume.prompts_key(["a prompt", "another"]) != key
 
 
 def test_fingerprint_changes_with_what_changes_the_output(tiny_generator, adapters):
     recipe = xl_recipe(adapters)
-    key = generation_fingerprint(tiny_generator, recipe, ANCHORS, GEN, "none", 0)
-    assert key == generation_fingerprint(tiny_generator, recipe, ANCHORS, GEN, "none", 0)
-    assert key != generation_fingerprint(tiny_generator, recipe, ANCHORS, GEN, "none", 1)
-    assert key != generation_fingerprint(tiny_generator, recipe, ANCHORS[:4], GEN, "none", 0)
-    assert key != generation_fingerprint(
+    key = run_fingerprint(tiny_generator, recipe, ANCHORS, GEN, "none", 0)
+    assert key == run_fingerprint(tiny_generator, recipe, ANCHORS, GEN, "none", 0)
+    assert key != run_fingerprint(tiny_generator, recipe, ANCHORS, GEN, "none", 1)
+    assert key != run_fingerprint(tiny_generator, recipe, ANCHORS[:4], GEN, "none", 0)
+    assert key != run_fingerprint(
         tiny_generator, recipe, ANCHORS, GEN.model_copy(update={"batch_size": 3}), "none", 0
     )
     hausa = {**recipe, "prompt_language": "Hausa"}
-    assert key != generation_fingerprint(tiny_generator, hausa, ANCHORS, GEN, "none", 0)
+    assert key != run_fingerprint(tiny_generator, hausa, ANCHORS, GEN, "none", 0)
 
 
 def test_triplets_join_on_the_anchor_and_drop_empties_and_verbatim_echoes(monkeypatch):

@@ -13,7 +13,6 @@ import subprocess
 from importlib.resources import files
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytestmark = pytest.mark.integration

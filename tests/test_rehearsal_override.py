@@ -16,14 +16,14 @@ PROFILE = REPO / "profiles" / "paper.yaml"
 # stand-in of that same id; a size may only shrink.
 HUB_IDS = {"generator.model", "embedder.model", "data.nli.name", "data.anchors.name",
            "data.monolingual.name", "data.parallel.name", "data.xl_lora_nli.name",
-           "data.released_triplets.name"}
+           "data.released_triplets.name", "embedder.dev.sts.name"}
 PATHS = {"data.udhr_archive", "data.wordnet_archive"}
 SIZES = {"generator.training.max_steps", "generator.training.max_examples",
          "generator.training.batch_size", "generator.training.grad_accum",
          "generator.generation.max_new_tokens", "generator.generation.batch_size", "data.nli.max_rows", "data.anchors.max_rows",
          "data.monolingual.max_rows", "data.parallel.max_rows", "data.anchors_per_language",
          "data.monolingual_per_language", "data.xl_lora_pairs_per_language",
-         "embedder.training.max_triplets", "data.xl_lora_nli.rows"}
+         "embedder.training.max_triplets", "data.xl_lora_nli.rows", "embedder.dev.every"}
 
 
 def leaves(tree, prefix: str = "") -> dict[str, object]:

@@ -7,6 +7,7 @@ import pytest
 from bootstrap_embeddings.config import GenerationParams
 from bootstrap_embeddings.filters import normalise
 from bootstrap_embeddings.generator.prompts import nli_prompt
+from bootstrap_embeddings.generator.resume import BatchLog
 from bootstrap_embeddings.generator.xl_lora import task_recipe, xl_lora_rows
 from test_generation import make_lora
 
@@ -32,12 +33,13 @@ def task_adapters(tiny_generator, tmp_path_factory):
 
 
 def test_rows_pair_the_x_side_with_english_answers(tiny_generator, task_adapters, tmp_path):
-    from bootstrap_embeddings.generator.adapters import encode_rows
+    from bootstrap_embeddings.generator.adapter_rows import encode_rows
     from transformers import AutoTokenizer
 
     partial = tmp_path / "partial.jsonl"
     recipe = task_recipe(task_adapters)
-    rows, stats = xl_lora_rows(tiny_generator, PARALLEL, recipe, GEN, "none", 0, partial)
+    rows, stats = xl_lora_rows(tiny_generator, PARALLEL, recipe, GEN, "none", 0,
+                               BatchLog(partial))
 
     # one generation per unique English sentence and relation, not per pair
     assert stats["unique_english"] == 2 and stats["prompts"] == 4

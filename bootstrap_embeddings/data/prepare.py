@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bootstrap_embeddings.config import Params
-from bootstrap_embeddings.data import cldr
+from bootstrap_embeddings.data import cldr, sts
 from bootstrap_embeddings.data.tables import LanguageTables, nli_triplets
 from bootstrap_embeddings.data.udhr import ENGLISH, normalise, open_udhr, split_sentences
 from bootstrap_embeddings.data.xnli import xnli_pairs
@@ -90,6 +90,19 @@ def _english_held_out(params: Params) -> list[str]:
     return [t for article, _, t in english.paragraphs() if article in held_out]
 
 
+def _sts_dev(params: Params, lang: str) -> list[dict]:
+    """The language's STS dev pairs where checkpoints are chosen on them, else none."""
+    dev = params.embedder.dev
+    if dev is None or lang not in dev.sts_languages:
+        return []
+    return sts.sts_rows(dev.sts, lang)
+
+
+def _dev_on_cldr(params: Params, lang: str) -> bool:
+    dev = params.embedder.dev
+    return dev is not None and lang not in dev.sts_languages
+
+
 def prepare_language(params: Params, lang: str) -> Prepared:
     """anchors, monolingual text, training pairs and the evaluation split of one language."""
     data, seed = params.data, params.seed
@@ -101,8 +114,10 @@ def prepare_language(params: Params, lang: str) -> Prepared:
             f"languages: {lang}: no paragraph of the held-out UDHR articles "
             f"(data.held_out_articles) aligns with English, so it cannot be evaluated"
         )
+    dev_sts = _sts_dev(params, lang)
     guard = LeakGuard([r["text"] for r in evaluation] + _english_held_out(params)
-                      + cldr.held_out_texts([lang]))  # CLDR: the second evaluation
+                      + cldr.held_out_texts([lang])  # CLDR: the second evaluation and dev
+                      + [r[f] for r in dev_sts for f in ("sentence1", "sentence2")])
     anchors = guard.clean("anchors", tables.anchors(), ("text",))
     anchors = _sample(
         _unique(anchors, ("text",)), data.anchors_per_language, seed, f"anchors:{lang}"
@@ -120,7 +135,9 @@ def prepare_language(params: Params, lang: str) -> Prepared:
         "eval.jsonl": evaluation,
     }
     # CLDR: the second held-out evaluation and the dev split
-    files |= cldr.prepared_files(lang, required=CLDR in sources(params.eval.local_tasks))
+    files |= cldr.prepared_files(lang, required=CLDR in sources(params.eval.local_tasks)
+                                 or _dev_on_cldr(params, lang))
+    files[sts.FILE] = dev_sts  # always written (train_embedder depends on it); empty if unused
     manifest = {
         "language": lang,
         "udhr": tables.udhr_info(),

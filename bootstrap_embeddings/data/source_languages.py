@@ -252,12 +252,17 @@ def roles(params) -> list[Role]:
     if params.data.xl_lora_nli is None:
         found.append(Role("data.xl_lora_languages", tuple(xl_lora_languages(params)),
                           "data.parallel"))
+    dev = params.embedder.dev
+    if dev is not None and dev.sts_languages:  # checkpoint selection's STS dev set
+        found.append(Role("embedder.dev.sts_languages", tuple(dev.sts_languages),
+                          "embedder.dev.sts"))
     return found
 
 
 def _source(params, source_key: str):
-    section, name = source_key.split(".")
-    return getattr(getattr(params, section), name)
+    for name in source_key.split("."):
+        params = getattr(params, name)
+    return params
 
 
 def check_source_languages(params) -> list[str]:

@@ -35,7 +35,7 @@ from mteb.abstasks.task_metadata import TaskMetadata
 from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining
 
 from bootstrap_embeddings.errors import UserError
-from bootstrap_embeddings.evaluation.sources import CLDR, UDHR, sources
+from bootstrap_embeddings.evaluation.sources import CLDR, UDHR, HeldOutSource, sources
 from bootstrap_embeddings.languages import dominant_script
 
 log = logging.getLogger(__name__)

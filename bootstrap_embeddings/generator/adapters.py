@@ -1,12 +1,7 @@
 """LoRA adapter training for every adapter kind: task, language and XL-LoRA.
 
-One loop trains them all. Rows are either
-
-- `{"prompt_text", "completion"}` (task and XL-LoRA adapters): the un-templated prompt
-  (`prompts.nli_prompt(...)`) and the answer. The input is built exactly as generation
-  builds it, `chat_wrap(tokenizer, prompt_text)`, followed by
-  `format_completion(tokenizer, completion)`; the loss is on the completion only.
-- `{"text"}` (language adapters): causal LM on every token.
+One loop trains them all, on rows encoded by `adapter_rows` (prompt + completion with
+the loss on the completion, or plain text), resumable through `adapter_state`.
 
 The paper trains with TRL's SFTTrainer. We write the loop out because the one change
 that matters on a CPU is not available there: gemma-3's LM head projects onto a
@@ -28,91 +23,12 @@ from pathlib import Path
 from bootstrap_embeddings.config import AdapterTraining, LoraParams
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.files import atomic_dir, write_json
+from bootstrap_embeddings.generator.adapter_rows import IGNORE, collate, encode_rows
+from bootstrap_embeddings.generator.adapter_state import TrainingState, resume_key, set_rng_state
 
 log = logging.getLogger(__name__)
 
-IGNORE = -100  # label of a position without loss (the cross-entropy ignore_index)
 TRAINING_JSON = "training.json"
-STATE_DIR, STATE_FILE = "state", "state.pt"  # the resumable state, inside the key's folder
-_STATE_FORMAT = 1
-
-
-def _row_kind(rows: Sequence[dict]) -> str:
-    if not rows:
-        raise UserError("adapter training data: no rows")
-    keys = set(rows[0])
-    if {"prompt_text", "completion"} <= keys:
-        return "completion"
-    if "text" in keys:
-        return "text"
-    raise UserError(
-        f"adapter training data: rows need prompt_text+completion or text, got keys {sorted(keys)}"
-    )
-
-
-def encode_rows(
-    tokenizer, rows: Sequence[dict], max_length: int, completion_only: bool
-) -> list[dict]:
-    """Token ids and labels per row; labels are IGNORE where no loss is wanted.
-
-    Prompt and completion are tokenized separately and concatenated, so the prompt's
-    ids are exactly the ids generation feeds the model. A prompt+completion row longer
-    than `max_length` is dropped, not cut: a cut completion would teach the adapter
-    never to end its answer. Plain text rows are cut to `max_length`.
-    """
-    from bootstrap_embeddings.generator.prompts import chat_wrap, format_completion
-
-    kind = _row_kind(rows)
-    if completion_only and kind != "completion":
-        raise UserError(
-            "adapter training data: completion_only needs {prompt_text, completion} rows"
-        )
-
-    def ids_of(text: str) -> list[int]:
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    encoded, too_long = [], 0
-    for row in rows:
-        if kind == "completion":
-            prompt = ids_of(chat_wrap(tokenizer, row["prompt_text"]))
-            answer = ids_of(format_completion(tokenizer, row["completion"]))
-            if len(prompt) + len(answer) > max_length:
-                too_long += 1
-                continue
-            ids = prompt + answer
-            labels = ([IGNORE] * len(prompt) + answer) if completion_only else list(ids)
-        else:
-            ids = (tokenizer(row["text"])["input_ids"] + [tokenizer.eos_token_id])[:max_length]
-            labels = list(ids)
-        if len(ids) > 1:
-            encoded.append({"input_ids": ids, "labels": labels})
-    if too_long:
-        log.warning(
-            "dropped %d of %d rows longer than training.max_length=%d",
-            too_long, len(rows), max_length,
-        )
-    if not encoded:
-        raise UserError(
-            f"generator.training.max_length: {max_length} tokens fit none of the "
-            f"{len(rows)} rows; raise it"
-        )
-    return encoded
-
-
-def collate(batch: list[dict], pad_id: int):
-    """Right-pad a batch (training has no reason to pad left) into tensors."""
-    import torch
-
-    width = max(len(ex["input_ids"]) for ex in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for i, ex in enumerate(batch):
-        n = len(ex["input_ids"])
-        ids[i, :n] = torch.tensor(ex["input_ids"])
-        labels[i, :n] = torch.tensor(ex["labels"])
-        mask[i, :n] = 1
-    return ids, mask, labels
 
 
 def causal_lm_loss(causal_lm, input_ids, attention_mask, labels):
@@ -205,109 +121,6 @@ def _check_replicas_agree(trainable) -> None:
                            "gradients were not synchronised")
 
 
-# --------------------------------------------------------------------------- resume
-#
-# Written by hand: the loop is our own (see the module docstring), so transformers'
-# Trainer checkpointing does not apply; what it saves is the same set of things.
-
-
-def resume_key(base_path, examples: Sequence[dict], *, lora: LoraParams,
-               training: AdapterTraining, quantization: str, seed: int,
-               completion_only: bool, revision: str | None, processes: int) -> str:
-    """A key for everything that shapes the adapter: the base model, the encoded rows
-    (prompt text and templating included), the params (not `checkpoint_every`), the
-    seed, the process count and this module's code."""
-    import hashlib
-    import json
-
-    from bootstrap_embeddings.digests import model_digest
-
-    rows = hashlib.sha256()
-    for ex in examples:
-        rows.update(json.dumps([ex["input_ids"], ex["labels"]]).encode() + b"\n")
-    payload = {
-        "format": _STATE_FORMAT,
-        "model": model_digest(base_path), "revision": revision,
-        "rows": rows.hexdigest(),
-        "lora": lora.model_dump(),
-        "training": training.model_dump(exclude={"checkpoint_every"}),
-        "quantization": quantization, "seed": seed, "completion_only": completion_only,
-        "processes": processes,
-        "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
-
-
-def _open_key_folder(root: Path, key: str) -> Path:
-    """`root/key`, after removing states of other keys under `root` (changed params,
-    data or code: they can never resume) and saying so."""
-    import shutil
-
-    from bootstrap_embeddings.files import remove_stale_temporaries
-
-    if root.is_dir():
-        for other in root.iterdir():
-            if other.name != key and not other.name.startswith("."):
-                log.info("removing the resumable state %s: its params, data or code differ "
-                         "from this run's; training starts afresh", other)
-                shutil.rmtree(other, ignore_errors=True)
-    folder = root / key
-    remove_stale_temporaries(folder / STATE_DIR)
-    return folder
-
-
-def _rng_state() -> dict:
-    import random
-
-    import numpy as np
-    import torch
-
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    import random
-
-    import numpy as np
-    import torch
-
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _load_state(folder: Path, key: str, max_steps: int) -> dict | None:
-    """The saved state under `folder`, or None if there is none or it is unusable."""
-    import torch
-
-    path = folder / STATE_DIR / STATE_FILE
-    if not path.is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if state["key"] != key or not 0 < state["step"] <= max_steps:
-            raise ValueError("it belongs to another run")
-    except Exception as err:  # noqa: BLE001 - any unreadable state means: start afresh
-        log.warning("ignoring the resumable state %s (%s); training starts afresh", path, err)
-        return None
-    return state
-
-
-def _save_state(folder: Path, state: dict) -> None:
-    import torch
-
-    from bootstrap_embeddings.files import atomic_dir
-
-    with atomic_dir(folder / STATE_DIR) as tmp:
-        torch.save(state, tmp / STATE_FILE)
-
-
 def train_lora_adapter(
     base_path: str | Path,
     rows: Sequence[dict],
@@ -382,16 +195,13 @@ def train_lora_adapter(
     amp = autocast_dtype()
     device = next(p.device for p in trainable)
     batches = _batches(len(examples), training.batch_size, seed, process, processes)
-    folder, state = None, None
+    saved, state = None, None
     if checkpoint_dir is not None and training.checkpoint_every:
-        key = resume_key(base_path, examples, lora=lora, training=training, quantization=used,
-                         seed=seed, completion_only=completion_only, revision=revision,
-                         processes=processes)
-        folder = Path(checkpoint_dir) / key
-        if distributed.is_main_process():
-            _open_key_folder(Path(checkpoint_dir), key)
-        distributed.wait_for_everyone()
-        state = _load_state(folder, key, training.max_steps)
+        saved = TrainingState(checkpoint_dir, resume_key(
+            base_path, examples, lora=lora, training=training, quantization=used, seed=seed,
+            completion_only=completion_only, revision=revision, processes=processes))
+        saved.open()
+        state = saved.load(training.max_steps)
     done, losses, tokens, wall_before = 0, [], 0, 0.0
     if state is not None:
         named = dict(model.named_parameters())
@@ -404,7 +214,6 @@ def train_lora_adapter(
         tokens, wall_before = state["tokens"][process], state["wall_time_s"]
         for _ in range(done * training.grad_accum):  # the batch order's position
             next(batches)
-        log.info("resuming from %s: %d of %d steps done", folder, done, training.max_steps)
     # Finding unused parameters: Gemma-3-27B-it is multimodal, and its vision tower's
     # LoRA layers get no gradient from text. Placement is load_generator's.
     accelerator = Accelerator(
@@ -421,7 +230,7 @@ def train_lora_adapter(
     )
     model.train()
     if state is not None:  # last, so that nothing draws from the restored generators first
-        _set_rng_state(state["rng"][process])
+        set_rng_state(state["rng"][process])
     start = time.perf_counter()
     bar = tqdm(range(done + 1, training.max_steps + 1), desc="adapter", unit="step",
                initial=done, total=training.max_steps,
@@ -450,10 +259,10 @@ def train_lora_adapter(
         bar.set_postfix(loss=f"{step_loss:.3f}")
         if on_step is not None:
             on_step(step, step_loss)
-        if folder is not None and step % training.checkpoint_every == 0 \
+        if saved is not None and step % training.checkpoint_every == 0 \
                 and step < training.max_steps:
-            _checkpoint(folder, key, step, model, optimizer, scheduler, losses, tokens,
-                        wall_before + time.perf_counter() - start)
+            saved.save(step, model, optimizer, scheduler, losses, tokens,
+                       wall_before + time.perf_counter() - start)
     wall = wall_before + time.perf_counter() - start
     tokens = int(accelerator.reduce(torch.tensor(tokens, device=device), "sum"))
     if processes > 1:
@@ -480,28 +289,7 @@ def train_lora_adapter(
             write_json(Path(tmp) / TRAINING_JSON, record)
         log.info("adapter saved to %s (%.1f s, %.2f s/step)",
                  out_dir, wall, wall / training.max_steps)
-        if folder is not None:
-            import shutil
-
-            shutil.rmtree(folder, ignore_errors=True)  # the adapter is whole: nothing to resume
+        if saved is not None:
+            saved.remove()
     distributed.wait_for_everyone()  # the adapter exists on return, in every process
     return record
-
-
-def _checkpoint(folder, key, step, model, optimizer, scheduler, losses, tokens, wall) -> None:
-    """Save the resumable state after `step` (main process; every process's RNG state)."""
-    from accelerate.utils import gather_object
-
-    from bootstrap_embeddings import distributed
-
-    rngs = gather_object([_rng_state()]) if distributed.num_processes() > 1 else [_rng_state()]
-    counts = gather_object([tokens]) if distributed.num_processes() > 1 else [tokens]
-    if distributed.is_main_process():
-        weights = {n: p.detach().cpu().clone() for n, p in model.named_parameters()
-                   if p.requires_grad}
-        _save_state(folder, {
-            "key": key, "step": step, "weights": weights,
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": rngs, "losses": list(losses), "tokens": counts, "wall_time_s": wall,
-        })
-    distributed.wait_for_everyone()

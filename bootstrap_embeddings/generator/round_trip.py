@@ -22,13 +22,9 @@ RELATION = "entailment"
 def back_generator(base_path: str | Path, language: str, gen, quantization: str, seed: int
                    ) -> Callable[[Sequence[dict]], list[str]]:
     """rows -> the generator's answer in `language` to each row's positive."""
-    from bootstrap_embeddings.generator.generation import (
-        discard_partial,
-        generate_completions,
-        generation_fingerprint,
-        partial_path,
-    )
+    from bootstrap_embeddings.generator.generation import generate_completions
     from bootstrap_embeddings.generator.prompts import nli_prompt
+    from bootstrap_embeddings.generator.resume import resumable_run
 
     greedy = gen.model_copy(update={"do_sample": False})
     name = language_name(language)
@@ -38,13 +34,11 @@ def back_generator(base_path: str | Path, language: str, gen, quantization: str,
         if not items:
             return []
         recipe = {"round_trip": language}
-        partial = partial_path(
-            generation_fingerprint(base_path, recipe, items, greedy, quantization, seed),
-            kind="round_trip")
-        result = generate_completions(
-            base_path, items, lambda text, relation: nli_prompt(text, relation, name),
-            {RELATION: None}, greedy, quantization, seed, partial, relations=(RELATION,))
-        discard_partial(partial)
+        with resumable_run("round_trip", base_path, recipe, items, greedy, quantization,
+                           seed) as batches:
+            result = generate_completions(
+                base_path, items, lambda text, relation: nli_prompt(text, relation, name),
+                {RELATION: None}, greedy, quantization, seed, batches, relations=(RELATION,))
         return [result.texts[RELATION].get(it["id"], "") for it in items]
 
     return generate

@@ -39,7 +39,7 @@ def english_sides(parallel: list[dict]) -> list[dict]:
 
 
 def xl_lora_rows(
-    base_path, parallel: list[dict], recipe: dict, gen, quantization: str, seed: int, partial_path
+    base_path, parallel: list[dict], recipe: dict, gen, quantization: str, seed: int, batch_log
 ) -> tuple[dict[str, list[dict]], dict]:
     """The pos and neg training rows from parallel {id, language, text, english} pairs.
 
@@ -57,7 +57,7 @@ def xl_lora_rows(
         gen,
         quantization,
         seed,
-        partial_path,
+        batch_log,
     )
     id_of = {it["text"]: it["id"] for it in items}
     rows: dict[str, list[dict]] = {}

@@ -52,21 +52,14 @@ def generated_triplets(params, language: str, recipe: dict) -> Iterator[tuple[li
         generator_name,
         resolve_generator_path,
     )
-    from bootstrap_embeddings.distributed import is_main_process
+    from bootstrap_embeddings.generator.generation import generate_triplets
+    from bootstrap_embeddings.generator.resume import resumable_run
     from bootstrap_embeddings.rows import AnchorRow, read_rows
-    from bootstrap_embeddings.generator.generation import (
-        discard_partial,
-        generate_triplets,
-        generation_fingerprint,
-        partial_path,
-    )
 
     anchors = read_rows(Path("data/prepared") / language / "anchors.jsonl", AnchorRow,
                         written_by=f"prepare@{language}")
     base = resolve_generator_path(BASE_GENERATOR)
     gen, quant, seed = params.generator.generation, params.generator.quantization, params.seed
-    partial = partial_path(generation_fingerprint(base, recipe, anchors, gen, quant, seed))
-    yield generate_triplets(base, recipe, anchors, language, gen, quant, seed, partial,
-                            generator_name=generator_name(BASE_GENERATOR))
-    if is_main_process():  # the one that wrote the output
-        discard_partial(partial)
+    with resumable_run("generate", base, recipe, anchors, gen, quant, seed) as batches:
+        yield generate_triplets(base, recipe, anchors, language, gen, quant, seed, batches,
+                                generator_name=generator_name(BASE_GENERATOR))

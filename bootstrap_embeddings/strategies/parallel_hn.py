@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 
 from bootstrap_embeddings.errors import UserError
 from bootstrap_embeddings.strategies import RecipeInputs, Strategy
@@ -33,34 +32,12 @@ def build_recipe(language: str, inputs: RecipeInputs) -> dict:
             "shots": []}
 
 
-@contextlib.contextmanager
-def make_rows(params, language: str, recipe: dict) -> Iterator[tuple[list[dict], dict]]:
-    """The pairs with a generated contradiction of their English side as the negative.
-
-    A pair whose negative came out empty, or the same as its positive (up to case and
-    punctuation), is dropped and counted; the filter stage checks the rest.
-    """
-    from bootstrap_embeddings.base_models import BASE_GENERATOR, generator_name, resolve_generator_path
-    from bootstrap_embeddings.distributed import is_main_process
-    from bootstrap_embeddings.generator.generation import (
-        discard_partial,
-        generate_completions,
-        generation_fingerprint,
-        partial_path,
-        unique_items,
-    )
-    from bootstrap_embeddings.generator.prompts import XL_LORA_PROMPT_LANGUAGE, nli_prompt
-    from bootstrap_embeddings.rows import PairRow, read_rows
+def _triplets(pairs: list[dict], english: list[dict], result, recipe: dict,
+              language: str) -> tuple[list[dict], dict]:
+    """(rows, stats): each pair with its English side's generated contradiction as negative."""
+    from bootstrap_embeddings.base_models import BASE_GENERATOR, generator_name
     from bootstrap_embeddings.text import normalise
 
-    pairs = read_rows(recipe["triplets"], PairRow, written_by=f"prepare@{language}")
-    english = unique_items(pairs, text_key="english")
-    base = resolve_generator_path(BASE_GENERATOR)
-    gen, quant, seed = params.generator.generation, params.generator.quantization, params.seed
-    partial = partial_path(generation_fingerprint(base, recipe, english, gen, quant, seed))
-    result = generate_completions(
-        base, english, lambda text, relation: nli_prompt(text, relation, XL_LORA_PROMPT_LANGUAGE),
-        {RELATION: recipe["adapters"]["neg"]}, gen, quant, seed, partial, relations=(RELATION,))
     negative_of = {it["text"]: result.texts[RELATION].get(it["id"], "") for it in english}
     rows, dropped = [], {"empty": 0, "same_as_positive": 0}
     for pair in pairs:
@@ -76,9 +53,33 @@ def make_rows(params, language: str, recipe: dict) -> Iterator[tuple[list[dict],
                          "adapter_neg": recipe["adapters"]["neg"]})
     stats = {**result.stats, "pairs": len(pairs), "unique_english": len(english),
              "triplets": len(rows), "dropped": dropped}
-    yield rows, stats
-    if is_main_process():  # the one that wrote the output
-        discard_partial(partial)
+    return rows, stats
+
+
+@contextlib.contextmanager
+def make_rows(params, language: str, recipe: dict) -> Iterator[tuple[list[dict], dict]]:
+    """The pairs with a generated contradiction of their English side as the negative.
+
+    A pair whose negative came out empty, or the same as its positive (up to case and
+    punctuation), is dropped and counted; the filter stage checks the rest.
+    """
+    from bootstrap_embeddings.base_models import BASE_GENERATOR, resolve_generator_path
+    from bootstrap_embeddings.generator.generation import generate_completions, unique_items
+    from bootstrap_embeddings.generator.prompts import XL_LORA_PROMPT_LANGUAGE, nli_prompt
+    from bootstrap_embeddings.generator.resume import resumable_run
+    from bootstrap_embeddings.rows import PairRow, read_rows
+
+    pairs = read_rows(recipe["triplets"], PairRow, written_by=f"prepare@{language}")
+    english = unique_items(pairs, text_key="english")
+    base = resolve_generator_path(BASE_GENERATOR)
+    gen, quant, seed = params.generator.generation, params.generator.quantization, params.seed
+    with resumable_run("generate", base, recipe, english, gen, quant, seed) as batches:
+        result = generate_completions(
+            base, english,
+            lambda text, relation: nli_prompt(text, relation, XL_LORA_PROMPT_LANGUAGE),
+            {RELATION: recipe["adapters"]["neg"]}, gen, quant, seed, batches,
+            relations=(RELATION,))
+        yield _triplets(pairs, english, result, recipe, language)
 
 
 STRATEGY = Strategy(
