@@ -182,6 +182,14 @@ def rows_from_exp_show(data: list[dict], include_workspace: bool = False) -> lis
     return list(kept.values())
 
 
+def experiments_only(data: list[dict]) -> list[dict]:
+    """`dvc exp show --json` without the baseline commits' own results: a commit with no
+    experiment is dropped, and a commit's own metrics are cleared (its metric files may
+    come from an older run, e.g. under an earlier evaluation); its experiments stay."""
+    return [{**commit, "data": {**(commit.get("data") or {}), "metrics": {}}}
+            for commit in data if commit.get("experiments")]
+
+
 def count_experiments(data: list[dict]) -> int:
     """How many experiments (not baseline commits) `dvc exp show --json` lists."""
     return sum(len(commit.get("experiments") or []) for commit in data)

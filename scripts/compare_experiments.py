@@ -36,6 +36,8 @@ def _collect(args) -> tuple[list[dict], str]:
         data = json.loads(args.json.read_text()) if args.json else experiments.exp_show(
             args.all_commits)
         read, origin = experiments.git_reader, str(args.json or "dvc exp show")
+        if args.experiments_only:
+            data = experiments.experiments_only(data)
     fresh_clone = (args.source is None and args.json is None
                    and not experiments.count_experiments(data))
     if fresh_clone and args.export.is_file():
@@ -60,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="a saved `dvc exp show --json` output")
     parser.add_argument("--all-commits", action="store_true",
                         help="also experiments based on earlier commits (default: the current one)")
+    parser.add_argument("--experiments-only", action="store_true",
+                        help="leave out the baseline commits' own results (only experiments)")
     parser.add_argument("--include-workspace", action="store_true",
                         help="also the workspace's current params and metrics")
     parser.add_argument("--export", type=Path, default=experiments.EXPORT,

@@ -108,6 +108,7 @@ def _generate(ctx: Context, quantization: str, merge: bool) -> str:
     from bootstrap_embeddings.config import GenerationParams
     from bootstrap_embeddings.generator.generation import generate_completions
     from bootstrap_embeddings.generator.prompts import nli_prompt
+    from bootstrap_embeddings.generator.resume import BatchLog
 
     items = [{"id": f"a{i}", "text": f"The river is wide and slow number {i}."} for i in range(6)]
     gen = GenerationParams(max_new_tokens=16, do_sample=True, batch_size=4, merge_adapter=merge)
@@ -115,7 +116,7 @@ def _generate(ctx: Context, quantization: str, merge: bool) -> str:
     result = generate_completions(
         ctx.model("generator"), items, lambda text, rel: nli_prompt(text, rel, "English"),
         {"entailment": adapter, "contradiction": None}, gen, quantization, 0,
-        ctx.scratch / f"partial-{quantization}.jsonl")
+        BatchLog(ctx.scratch / f"partial-{quantization}.jsonl"))
     stats = result.stats
     if stats["generated_tokens"] <= 0:
         raise RuntimeError(f"no token generated ({stats})")

@@ -63,6 +63,17 @@ def test_rows_from_dvc_exp_show():
                                       "main_score": 0.2292}
 
 
+def test_experiments_only_leaves_out_the_commits_own_results():
+    data = experiments.experiments_only(json.loads(EXP_SHOW))
+    assert _by_key(experiments.rows_from_exp_show(data)) == {
+        ("english", "hau", 98): (0.6613, "dizzy-hour"),
+        ("english", "afr", 98): (0.4454, "dizzy-hour"),
+        ("base", "hau", 1): (0.5413, "felon-weka"), ("base", "afr", 1): (0.3062, "felon-weka"),
+        ("icl", "hau", 0): (0.4256, "mothy-food"), ("icl", "afr", 0): (0.2576, "mothy-food"),
+        ("base", "hau", 0): (0.6005, "manly-hoot"), ("base", "afr", 0): (0.8034, "manly-hoot"),
+    }
+
+
 def test_rows_from_dvc_exp_show_duplicates(caplog):
     data = json.loads(EXP_SHOW)
     same = copy.deepcopy(data[1])
