@@ -264,6 +264,10 @@ class DevSelection(Strict):
     sts: Source | None = None
     sts_languages: list[LanguageCode] = Field(default_factory=list)
 
+    def on_sts(self, language: str) -> bool:
+        """Whether `language` is scored on the STS dev set (else on the CLDR dev pairs)."""
+        return language in self.sts_languages
+
     @model_validator(mode="after")
     def _sts_needs_a_source(self) -> DevSelection:
         if self.sts_languages and self.sts is None:

@@ -45,7 +45,7 @@ def _dev_rows(params, language: str) -> list[dict]:
     if dev is None or not strategies.get(params.strategy).trains:
         return []
     prepared = Path("data/prepared") / language
-    if language in dev.sts_languages:
+    if dev.on_sts(language):
         return read_rows(prepared / "dev_sts.jsonl", StsRow, written_by=f"prepare@{language}")
     return read_rows(prepared / "dev.jsonl", PairRow, written_by=f"prepare@{language}")
 
@@ -95,7 +95,7 @@ def main(params, language: TargetLanguage) -> None:
     dev_rows = _dev_rows(params, language)
     out = Path("models/embedders") / language
     curve: list[dict] = []
-    record = {"dev_curve": []}
+    dev_curve: list[dict] = []
     with tracked_run(params, "train_embedder", language) as run:
         run.log_params({"embedder.model": cfg.model, "embedder.pooling": pooling_of(params),
                         "embedder.loss_scale": cfg.loss_scale,
@@ -117,7 +117,7 @@ def main(params, language: TargetLanguage) -> None:
             with atomic_dir(out) as tmp:
                 embedder.save_embedder(model, tmp, info)
         else:
-            curve = record["loss_curve"]
+            curve, dev_curve = record["loss_curve"], record["dev_curve"]
             stats_file = triplets_dir / "filter_stats.json"
             info |= {
                 "triplets_path": str(triplets_dir / "triplets.jsonl"),
@@ -144,7 +144,7 @@ def main(params, language: TargetLanguage) -> None:
             shutil.rmtree(checkpoints, ignore_errors=True)  # the embedder is whole
             for point in curve:
                 run.log_metric("train_loss", point["loss"], step=point["step"])
-            for point in record["dev_curve"]:
+            for point in dev_curve:
                 run.log_metric("dev_score", point["score"], step=point["step"])
             if record["best_step"] is not None:
                 run.log_metric("best_step", record["best_step"])
@@ -153,10 +153,10 @@ def main(params, language: TargetLanguage) -> None:
             print(f"{language}: trained on {record['n_triplets']} triplets in "
                   f"{record['train_runtime_s']} s ({record['triplets_per_s']} triplets/s)"
                   + (f"; kept step {record['best_step']} of {record['steps']} (dev "
-                     f"{max(p['score'] for p in record['dev_curve']):.4f})"
+                     f"{max(p['score'] for p in dev_curve):.4f})"
                      if record["best_step"] is not None else ""))
     write_json(Path("metrics/train") / f"{language}.json", curve)
-    write_json(Path("metrics/dev") / f"{language}.json", record["dev_curve"])
+    write_json(Path("metrics/dev") / f"{language}.json", dev_curve)
 
 
 if __name__ == "__main__":

@@ -93,14 +93,14 @@ def _english_held_out(params: Params) -> list[str]:
 def _sts_dev(params: Params, lang: str) -> list[dict]:
     """The language's STS dev pairs where checkpoints are chosen on them, else none."""
     dev = params.embedder.dev
-    if dev is None or lang not in dev.sts_languages:
+    if dev is None or not dev.on_sts(lang):
         return []
     return sts.sts_rows(dev.sts, lang)
 
 
 def _dev_on_cldr(params: Params, lang: str) -> bool:
     dev = params.embedder.dev
-    return dev is not None and lang not in dev.sts_languages
+    return dev is not None and not dev.on_sts(lang)
 
 
 def prepare_language(params: Params, lang: str) -> Prepared:
