@@ -6,6 +6,7 @@ stops the stage before it writes anything, with one line that names the key.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -97,7 +98,15 @@ class DataParams(Strict):
     held_out_articles: list[int] = Field(min_length=1)
     nli: Source
     anchors: Source
+    # the language adapters' text. With a `prompt` column mapped (the paper: Aya's
+    # `inputs`, `text` its `targets`), a row is an instruction and its answer in the
+    # language, trained in the paper's chat prompt with loss on every token; without,
+    # plain running text (the UDHR's paragraphs)
     monolingual: Source
+    # where the language adapters' rows are topped up from when `monolingual` has fewer
+    # than `monolingual_per_language` for a language (the paper: Aya Collection's
+    # summarization rows in the language); None: no top-up
+    monolingual_top_up: Source | None = None
     parallel: Source
     anchors_per_language: int = Field(gt=0)
     monolingual_per_language: int = Field(gt=0)
@@ -131,7 +140,11 @@ class LoraParams(Strict):
 
 
 class AdapterTraining(Strict):
-    max_steps: int = Field(gt=0)
+    """How long an adapter trains: `max_steps` optimiser steps, or `epochs` passes over
+    its rows (the paper: 3), whichever is set; the other is null."""
+
+    max_steps: int | None = Field(default=None, gt=0)
+    epochs: float | None = Field(default=None, gt=0)
     lr: float = Field(gt=0)
     warmup_ratio: float = Field(ge=0, lt=1)
     batch_size: int = Field(gt=0)
@@ -143,6 +156,20 @@ class AdapterTraining(Strict):
     # many optimiser steps, under .cache/ (outside DVC's outputs); 0: never. A killed
     # run resumes from its last state; it does not change what training computes.
     checkpoint_every: int = Field(default=50, ge=0)
+
+    @model_validator(mode="after")
+    def _one_length(self) -> AdapterTraining:
+        if (self.max_steps is None) == (self.epochs is None):
+            raise ValueError("set one of max_steps and epochs, and the other to null")
+        return self
+
+    def steps(self, rows: int) -> int:
+        """Optimiser steps for `rows` training rows: an epoch is ceil(rows / batch_size)
+        batches (the short last one counts), grad_accum batches a step."""
+        if self.max_steps is not None:
+            return self.max_steps
+        batches = math.ceil(rows / self.batch_size)
+        return max(1, math.ceil(self.epochs * batches / self.grad_accum))
 
 
 class GenerationParams(Strict):

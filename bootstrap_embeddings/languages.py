@@ -19,6 +19,17 @@ def language_name(code: str) -> str:
     return lang.name.split(" (")[0]
 
 
+def fill_language(value: str | None, code: str | None) -> str | None:
+    """A source's `name`, `config`, `path` or `filter` value for one language: `{lang}` is
+    the ISO 639-3 code, `{language}` the English name in lower case, spaces as
+    underscores (how mbasoz/xllora-datasets and Aya Collection name their languages)."""
+    if value is None or code is None:
+        return value
+    if "{language}" in value:
+        value = value.replace("{language}", language_name(code).lower().replace(" ", "_"))
+    return value.replace("{lang}", code)
+
+
 def char_script(ch: str) -> str | None:
     """Unicode script of a letter, from the first word of its name ("LATIN", "DEVANAGARI")."""
     if not ch.isalpha():

@@ -26,9 +26,14 @@ class Row(BaseModel):
 
 
 class TextRow(Row):
-    """monolingual.jsonl, eng_monolingual.jsonl: running text in one language."""
-
     text: Text
+
+
+class AdapterTextRow(TextRow):
+    """monolingual.jsonl, eng_monolingual.jsonl: a language adapter's text in one language,
+    running text, or with `prompt` an instruction that `text` answers (Aya)."""
+
+    prompt: Text | None = None
 
 
 class AnchorRow(TextRow):

@@ -158,3 +158,21 @@ def test_adapter_stage_rejects_unknown_kind(tiny_generator, tmp_path, monkeypatc
     with pytest.raises(SystemExit) as exit_:
         xl_lora_adapter.main()
     assert exit_.value.code == 2 and "'both' is not pos or neg" in capsys.readouterr().err
+
+
+def test_language_adapter_instructions_train_in_the_paper_prompt_on_every_token(tokenizer):
+    from bootstrap_embeddings.generator.adapter_rows import language_adapter_rows
+    from bootstrap_embeddings.generator.prompts import chat_wrap, format_completion
+
+    rows = language_adapter_rows([{"prompt": "Menene sunanka?", "text": "Sunana Musa."},
+                                  {"text": "Kowane mutum yana da hakki."}], "hau")
+    assert rows[0] == {"prompt_text": "Given the following text, generate a relevant answer "
+                                      "in Hausa language\nMenene sunanka?",
+                       "completion": "Sunana Musa."}
+    assert rows[1] == {"text": "Kowane mutum yana da hakki."}
+    instruction, text = encode_rows(tokenizer, rows, max_length=128, completion_only=False)
+    wrapped = chat_wrap(tokenizer, rows[0]["prompt_text"]) + format_completion(
+        tokenizer, rows[0]["completion"])
+    assert instruction["input_ids"] == tokenizer(wrapped, add_special_tokens=False)["input_ids"]
+    assert instruction["labels"] == instruction["input_ids"]  # loss on every token
+    assert text["labels"] == text["input_ids"]

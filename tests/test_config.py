@@ -137,3 +137,18 @@ def test_a_bool_is_not_a_number(raw):
     raw["seed"] = 0
     raw["embedder"]["training"]["lr"] = False
     assert "embedder.training.lr" in _error(raw)
+
+
+def test_adapter_training_length_is_steps_or_epochs(raw):
+    from bootstrap_embeddings.config import AdapterTraining
+
+    fields = dict(lr=2e-4, warmup_ratio=0.0, batch_size=16, grad_accum=4, max_grad_norm=0.3,
+                  max_length=512, max_examples=10000)
+    assert AdapterTraining(max_steps=24, **fields).steps(10000) == 24
+    # the paper: 3 epochs of 10,000 rows, 625 batches of 16, 4 a step
+    assert AdapterTraining(epochs=3, **fields).steps(10000) == 469
+    assert AdapterTraining(epochs=3, **fields).steps(100) == 6  # 7 batches: 5.25 steps
+    raw["generator"]["training"]["epochs"] = 3
+    assert "generator.training: set one of max_steps and epochs" in _error(raw)
+    raw["generator"]["training"]["max_steps"] = None
+    assert parse_params(raw).generator.training.epochs == 3

@@ -150,3 +150,52 @@ def test_dispatch_reads_the_udhr(params, monkeypatch):
     assert english[0]["text"].startswith("Whereas recognition of the inherent dignity")
     with pytest.raises(UserError, match=r"^data\.xl_lora_languages: 'qya' has no declaration"):
         LanguageTables(data, "qya", held_out, language_key="data.xl_lora_languages").parallel()
+
+
+AYA = [{"inputs": f"Tambaya ta {i}?", "targets": f"Amsa ta {i}.", "language_code": "hau"}
+       for i in range(3)]
+COLLECTION = [{"inputs": f"Takaita labari na {i}", "targets": f"Takaitawa ta {i}.",
+               "task_type": kind}
+              for i, kind in enumerate(["summarization", "translation", "summarization",
+                                        "summarization", "summarization"])]
+
+
+def _adapter_sources(tmp_path, params, per_language: int):
+    from bootstrap_embeddings.data.prepare import language_tables
+
+    columns = {"text": "targets", "prompt": "inputs"}
+    aya = Source(kind="file", path=str(_write(tmp_path / "aya.jsonl", AYA)), columns=columns,
+                 filter={"language_code": "{lang}"})
+    _write(tmp_path / "hausa.jsonl", COLLECTION)  # named as Aya Collection names its configs
+    top_up = Source(kind="file", path=str(tmp_path / "{language}.jsonl"), columns=columns,
+                    filter={"task_type": "summarization"})
+    data = params.data.model_copy(update={"monolingual": aya, "monolingual_top_up": top_up,
+                                          "monolingual_per_language": per_language})
+    params = params.model_copy(update={"data": data})
+    return params, language_tables(params, "hau")
+
+
+def test_adapter_text_is_instructions_topped_up_from_the_second_source(tmp_path, params):
+    from bootstrap_embeddings.data.prepare import LeakGuard, adapter_text
+
+    params, tables = _adapter_sources(tmp_path, params, per_language=5)
+    # one summarization row shares a sentence with the held-out text: never trained on
+    guard = LeakGuard(["Takaita labari na 2"])
+    rows, topped_up = adapter_text(params, tables, guard, "monolingual")
+    assert rows[:3] == [{"text": f"Amsa ta {i}.", "prompt": f"Tambaya ta {i}?"} for i in range(3)]
+    assert topped_up == 2 and guard.dropped == {"monolingual": 0, "monolingual_top_up": 1}
+    # a seeded sample of the summarization rows left (0, 3, 4), in source order
+    candidates = [{"text": f"Takaitawa ta {i}.", "prompt": f"Takaita labari na {i}",
+                   "source": "top_up"} for i in (0, 3, 4)]
+    assert len(rows[3:]) == 2 and [candidates.index(r) for r in rows[3:]] == sorted(
+        candidates.index(r) for r in rows[3:])
+    # enough rows in the first source: the top-up is not read
+    params, tables = _adapter_sources(tmp_path, params, per_language=2)
+    assert adapter_text(params, tables, LeakGuard([]), "monolingual")[1] == 0
+
+
+def test_a_mapped_optional_column_that_is_missing_is_an_error(tmp_path):
+    source = Source(kind="file", path=str(_write(tmp_path / "aya.jsonl", AYA)),
+                    columns={"text": "targets", "prompt": "input"})
+    with pytest.raises(UserError, match=r"^data\.monolingual: column\(s\) input not in"):
+        load_table(source, ("text",), "data.monolingual", optional=("prompt",))

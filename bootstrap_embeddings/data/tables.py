@@ -4,7 +4,8 @@
 `nli_triplets` (English, shared) and `LanguageTables` (one language's anchors, running
 text, pairs and held-out split) are what `prepare` calls, and dispatch on the source's
 kind, one reader per source kind and role. In a source's `name`,
-`config`, `path` and `filter` values, `{lang}` stands for the language being loaded.
+`config`, `path` and `filter` values, `{lang}` stands for the language being loaded
+and `{language}` for its English name (`languages.fill_language`).
 """
 
 from __future__ import annotations
@@ -24,13 +25,10 @@ from bootstrap_embeddings.data.udhr import (
 )
 from bootstrap_embeddings.data.wordnet_nli import build_nli_triplets
 from bootstrap_embeddings.errors import UserError
+from bootstrap_embeddings.languages import fill_language
 
 # the loader `datasets` uses for each file extension
 _FILE_BUILDERS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
-
-
-def _fill(value: str | None, lang: str | None) -> str | None:
-    return value.replace("{lang}", lang) if value is not None and lang is not None else value
 
 
 def load_table(
@@ -49,10 +47,13 @@ def load_table(
     source in error messages.
     """
     dataset = _load_dataset(source, key, lang)
-    filters = {column: _fill(value, lang) for column, value in source.filter.items()}
+    filters = {column: fill_language(value, lang) for column, value in source.filter.items()}
     missing = [c for c in filters if c not in dataset.column_names]
     wanted = {f: source.columns.get(f, f) for f in fields}
     missing += [c for c in wanted.values() if c not in dataset.column_names]
+    # an optional field mapped by name must be there: a misspelt column is not "absent"
+    missing += [c for f, c in source.columns.items()
+                if f in optional and c not in dataset.column_names]
     if missing:
         raise UserError(
             f"{key}: column(s) {', '.join(sorted(set(missing)))} not in the source; it has "
@@ -75,7 +76,10 @@ def load_table(
     for record in dataset:
         row = {f: "" if record[c] is None else str(record[c]).strip() for f, c in wanted.items()}
         if all(row.values()):
-            row |= {f: record[c] for f, c in extra.items() if record[c] is not None}
+            for f, c in extra.items():
+                value = record[c].strip() if isinstance(record[c], str) else record[c]
+                if value not in (None, ""):
+                    row[f] = value
             rows.append(row)
             if source.max_rows is not None and len(rows) >= source.max_rows:
                 break
@@ -87,7 +91,7 @@ def _load_dataset(source: Source, key: str, lang: str | None):
     import datasets
     from datasets.exceptions import DatasetsError
 
-    path = _fill(source.path, lang)
+    path = fill_language(source.path, lang)
     try:
         if source.kind == "file":
             file = Path(path)
@@ -101,8 +105,8 @@ def _load_dataset(source: Source, key: str, lang: str | None):
             return datasets.load_dataset(builder, data_files=str(file), split="train")
         if source.kind == "hf":
             return datasets.load_dataset(
-                _fill(source.name, lang),
-                _fill(source.config, lang),
+                fill_language(source.name, lang),
+                fill_language(source.config, lang),
                 split=source.split or "train",
                 **({"data_files": path} if path else {}),
             )
@@ -177,14 +181,22 @@ class LanguageTables:
         return [{"id": str(row.get("id", i)), "text": row["text"]} for i, row in enumerate(rows)]
 
     def monolingual(self, key: str = "data.monolingual") -> list[dict]:
-        """{text} rows of running text in the language (UDHR: paragraphs)."""
-        source = self.data.monolingual
+        """The language adapter's rows in the language: {text} running text (UDHR:
+        paragraphs), or {prompt, text} instructions and answers where the source maps a
+        `prompt` column (Aya: inputs, targets)."""
+        return self._adapter_text(self.data.monolingual, key)
+
+    def monolingual_top_up(self, key: str = "data.monolingual_top_up") -> list[dict]:
+        """More rows of the same kind, from the top-up source (Aya Collection)."""
+        return self._adapter_text(self.data.monolingual_top_up, key)
+
+    def _adapter_text(self, source: Source, key: str) -> list[dict]:
         if source.kind == "udhr":
             paragraphs = self.declaration.paragraphs(exclude_articles=self.held_out)
             return _cap([{"text": t} for _, _, t in paragraphs], source)
         if source.kind == "wordnet":
             raise _wrong_kind(source, key, "running text")
-        return load_table(source, ("text",), key, self.language)
+        return load_table(source, ("text",), key, self.language, optional=("prompt",))
 
     def parallel(self, key: str = "data.parallel") -> list[dict]:
         """{id, text, english} pairs of the language and English (UDHR: aligned segments)."""

@@ -7,7 +7,10 @@ Rows are either
   builds it, `chat_wrap(tokenizer, prompt_text)`, followed by
   `format_completion(tokenizer, completion)`; with `completion_only` the loss is on the
   completion only.
-- `{"text"}` (language adapters): causal LM on every token.
+- `{"text"}` (language adapters on running text): causal LM on every token.
+
+A language adapter trained on instructions (`language_adapter_rows`) has
+prompt+completion rows and the loss on every token, as the paper's.
 """
 
 from __future__ import annotations
@@ -22,16 +25,24 @@ log = logging.getLogger(__name__)
 IGNORE = -100  # label of a position without loss (the cross-entropy ignore_index)
 
 
-def _row_kind(rows: Sequence[dict]) -> str:
-    if not rows:
-        raise UserError("adapter training data: no rows")
-    keys = set(rows[0])
-    if {"prompt_text", "completion"} <= keys:
+def language_adapter_rows(rows: Sequence[dict], language: str) -> list[dict]:
+    """A language adapter's rows ({text} or {prompt, text}) as adapter rows: an instruction
+    becomes the paper's prompt asking for an answer in the language, its text the answer."""
+    from bootstrap_embeddings.generator.prompts import language_adapter_prompt
+    from bootstrap_embeddings.languages import language_name
+
+    name = language_name(language)
+    return [{"prompt_text": language_adapter_prompt(r["prompt"], name), "completion": r["text"]}
+            if r.get("prompt") else {"text": r["text"]} for r in rows]
+
+
+def _row_kind(row: dict) -> str:
+    if {"prompt_text", "completion"} <= row.keys():
         return "completion"
-    if "text" in keys:
+    if "text" in row:
         return "text"
     raise UserError(
-        f"adapter training data: rows need prompt_text+completion or text, got keys {sorted(keys)}"
+        f"adapter training data: rows need prompt_text+completion or text, got keys {sorted(row)}"
     )
 
 
@@ -47,8 +58,10 @@ def encode_rows(
     """
     from bootstrap_embeddings.generator.prompts import chat_wrap, format_completion
 
-    kind = _row_kind(rows)
-    if completion_only and kind != "completion":
+    if not rows:
+        raise UserError("adapter training data: no rows")
+    kinds = [_row_kind(row) for row in rows]
+    if completion_only and "text" in kinds:
         raise UserError(
             "adapter training data: completion_only needs {prompt_text, completion} rows"
         )
@@ -57,7 +70,7 @@ def encode_rows(
         return tokenizer(text, add_special_tokens=False)["input_ids"]
 
     encoded, too_long = [], 0
-    for row in rows:
+    for row, kind in zip(rows, kinds):
         if kind == "completion":
             prompt = ids_of(chat_wrap(tokenizer, row["prompt_text"]))
             answer = ids_of(format_completion(tokenizer, row["completion"]))

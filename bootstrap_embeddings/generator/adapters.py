@@ -177,6 +177,7 @@ def train_lora_adapter(
     examples = encode_rows(
         tokenizer, rows[: training.max_examples], training.max_length, completion_only
     )
+    max_steps = training.steps(len(examples))  # after encoding: rows too long are dropped
     config = LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
@@ -190,7 +191,7 @@ def train_lora_adapter(
         set_seed(seed + process)  # the same LoRA initialisation, but dropout masks of their own
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=training.lr, weight_decay=0.0)
-    warmup = math.ceil(training.warmup_ratio * training.max_steps)
+    warmup = math.ceil(training.warmup_ratio * max_steps)
     scheduler = get_constant_schedule_with_warmup(optimizer, num_warmup_steps=warmup)
     amp = autocast_dtype()
     device = next(p.device for p in trainable)
@@ -201,7 +202,7 @@ def train_lora_adapter(
             base_path, examples, lora=lora, training=training, quantization=used, seed=seed,
             completion_only=completion_only, revision=revision, processes=processes))
         saved.open()
-        state = saved.load(training.max_steps)
+        state = saved.load(max_steps)
     done, losses, tokens, wall_before = 0, [], 0, 0.0
     if state is not None:
         named = dict(model.named_parameters())
@@ -226,14 +227,14 @@ def train_lora_adapter(
         "training LoRA r=%d on %d rows (%s) for %d steps, batch %d x %d over %d process(es), "
         "quantization=%s, autocast=%s",
         lora.r, len(examples), "completion only" if completion_only else "all tokens",
-        training.max_steps, training.batch_size, training.grad_accum, processes, used, amp,
+        max_steps, training.batch_size, training.grad_accum, processes, used, amp,
     )
     model.train()
     if state is not None:  # last, so that nothing draws from the restored generators first
         set_rng_state(state["rng"][process])
     start = time.perf_counter()
-    bar = tqdm(range(done + 1, training.max_steps + 1), desc="adapter", unit="step",
-               initial=done, total=training.max_steps,
+    bar = tqdm(range(done + 1, max_steps + 1), desc="adapter", unit="step",
+               initial=done, total=max_steps,
                disable=not progress or not distributed.is_main_process())
     for step in bar:
         step_loss = 0.0
@@ -260,7 +261,7 @@ def train_lora_adapter(
         if on_step is not None:
             on_step(step, step_loss)
         if saved is not None and step % training.checkpoint_every == 0 \
-                and step < training.max_steps:
+                and step < max_steps:
             saved.save(step, model, optimizer, scheduler, losses, tokens,
                        wall_before + time.perf_counter() - start)
     wall = wall_before + time.perf_counter() - start
@@ -269,7 +270,7 @@ def train_lora_adapter(
         _check_replicas_agree(trainable)
 
     record = {
-        "steps": training.max_steps,
+        "steps": max_steps,
         "rows": len(examples),
         "completion_only": completion_only,
         "quantization": used,
@@ -277,7 +278,7 @@ def train_lora_adapter(
         "processes": processes,
         "tokens": tokens,
         "wall_time_s": round(wall, 2),
-        "s_per_step": round(wall / training.max_steps, 3),
+        "s_per_step": round(wall / max_steps, 3),
         "losses": losses,
         "lora": lora.model_dump(),
         "training": training.model_dump(),
@@ -288,7 +289,7 @@ def train_lora_adapter(
             model.save_pretrained(tmp)
             write_json(Path(tmp) / TRAINING_JSON, record)
         log.info("adapter saved to %s (%.1f s, %.2f s/step)",
-                 out_dir, wall, wall / training.max_steps)
+                 out_dir, wall, wall / max_steps)
         if saved is not None:
             saved.remove()
     distributed.wait_for_everyone()  # the adapter exists on return, in every process

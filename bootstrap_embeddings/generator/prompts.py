@@ -27,6 +27,11 @@ _NLI_PROMPT = (
 )
 _ARTICLE = {"entailment": "an", "contradiction": "a"}
 
+# The paper's language-adapter prompt around an Aya instruction (the official code's
+# lora_training.py; its triple-quoted string's indentation left out). The answer,
+# in the language, is the completion; the loss is on every token.
+_LANGUAGE_ADAPTER_PROMPT = "Given the following text, generate a relevant answer in {language} language\n{text}"
+
 # Base-model format: the answer follows this cue on the same line. ICL examples use
 # the same cue, so a few-shot prompt reads as one consistent pattern to a base model.
 ANSWER_CUE = "Answer:"
@@ -46,6 +51,11 @@ def nli_prompt(premise: str, relation: str, language_name: str) -> str:
     return _NLI_PROMPT.format(
         article=_ARTICLE[relation], relation=relation, language=language_name, premise=premise
     )
+
+
+def language_adapter_prompt(instruction: str, language_name: str) -> str:
+    """The paper's prompt asking for an answer to `instruction` in a language."""
+    return _LANGUAGE_ADAPTER_PROMPT.format(language=language_name, text=instruction)
 
 
 def icl_prompt(premise: str, relation: str, language_name: str, shots: list[dict]) -> str:

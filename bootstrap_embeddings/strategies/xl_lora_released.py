@@ -26,10 +26,9 @@ FIELDS = ("anchor", "positive", "negative")
 
 def _source_for(source, language: str):
     """The source with `{language}` in its path filled in (the English name, lower case)."""
-    from bootstrap_embeddings.languages import language_name
+    from bootstrap_embeddings.languages import fill_language
 
-    name = language_name(language).lower().replace(" ", "_")
-    return source.model_copy(update={"path": source.path.replace("{language}", name)}
+    return source.model_copy(update={"path": fill_language(source.path, language)}
                              if source.path else {})
 
 
