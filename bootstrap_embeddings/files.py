@@ -182,3 +182,79 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:
 def read_jsonl(path: str | Path) -> list[dict]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+# --------------------------------------------------------------------------- resumable states
+
+LOCK_FILE = ".lock"
+_held: dict[Path, int] = {}  # folder -> its lock's file descriptor, open while the process lives
+
+
+def claim_folder(root: str | Path, key: str, what: str) -> Path:
+    """root/key, claimed for this run, after removing every other folder under root that
+    no live run holds.
+
+    The folders under `root` are resumable states (`what`: "checkpoints"), each named by
+    a key of its run's inputs: another key's can never resume, so it is removed — unless
+    a live run holds it: a concurrent experiment of `dvc queue start -j N` training the
+    same stage for the same language on other data. A run holds its folder by an
+    exclusive flock on root/key/.lock, which the kernel drops when the process ends (also
+    after kill -9), so an abandoned folder is always free to remove. A second live run of
+    the same key waits for the first. Hand-written: no library here offers a
+    lock-owned, crash-released directory claim (filelock leaves the lock file's folder
+    to the caller).
+    """
+    import fcntl
+
+    folder = Path(root) / key
+    lock = folder / LOCK_FILE
+    if folder in _held:  # this process claimed it before (a retry in the same process)
+        fd = _held.pop(folder)
+        try:
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                _held[folder] = fd
+        except FileNotFoundError:
+            pass
+        if folder not in _held:
+            os.close(fd)  # its folder was removed since: claim anew
+    while folder not in _held:
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # removed between mkdir and open: claim anew
+            continue
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                _held[folder] = fd
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the holder finished and removed the folder meanwhile: claim anew
+    for other in sorted(Path(root).iterdir()):
+        if other != folder and other.is_dir() and not other.name.startswith("."):
+            _remove_if_abandoned(other, what)
+    return folder
+
+
+def _remove_if_abandoned(folder: Path, what: str) -> None:
+    import fcntl
+    import logging
+
+    if folder in _held:  # an earlier run of this process (runs in one process are serial)
+        os.close(_held.pop(folder))
+    try:
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR)
+    except FileNotFoundError:
+        fd = None  # never claimed (or claimed this instant: its claim then starts anew)
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return  # a live run's
+    logging.getLogger(__name__).info(
+        "removing the %s in %s: its params, data or code differ from this run's", what, folder)
+    shutil.rmtree(folder, ignore_errors=True)  # while holding its lock
+    if fd is not None:
+        os.close(fd)

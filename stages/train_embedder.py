@@ -6,7 +6,6 @@ data/triplets/<lang> (the filtered generated triplets, or English NLI for `engli
 Under torchrun (or BOOTSTRAP_NPROC) the processes train data-parallel; the main one saves.
 """
 
-import logging
 import random
 import shutil
 from pathlib import Path
@@ -15,7 +14,7 @@ from bootstrap_embeddings import base_models, embedder, strategies
 from bootstrap_embeddings.cli import TargetLanguage, stage_entry
 from bootstrap_embeddings.distributed import is_main_process
 from bootstrap_embeddings.errors import UserError
-from bootstrap_embeddings.files import atomic_dir, read_json, write_json
+from bootstrap_embeddings.files import atomic_dir, claim_folder, read_json, write_json
 from bootstrap_embeddings.rows import PairRow, StsRow, TripletRow, read_rows
 from bootstrap_embeddings.filters import summarise_card
 from bootstrap_embeddings.tracking import project_root, tracked_run
@@ -51,16 +50,12 @@ def _dev_rows(params, language: str) -> list[dict]:
 
 
 def _checkpoint_folder(language: str, key: str) -> Path:
-    """.cache/train_embedder/<language>/<key>, after removing other keys' folders there
-    (other params, triplets or code: they can never resume), saying so."""
+    """.cache/train_embedder/<language>/<key>, claimed, after removing the other keys'
+    folders there that no live run holds (other params, triplets or code: they can never
+    resume; a concurrent queued experiment's is left alone)."""
     root = project_root() / ".cache" / "train_embedder" / language
-    if is_main_process() and root.is_dir():
-        for other in root.iterdir():
-            if other.name != key:
-                logging.getLogger(__name__).info(
-                    "removing the checkpoints in %s: its params, data or code differ from "
-                    "this run's; training starts afresh", other)
-                shutil.rmtree(other, ignore_errors=True)
+    if is_main_process():
+        return claim_folder(root, key, "checkpoints")
     return root / key
 
 

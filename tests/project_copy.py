@@ -7,13 +7,14 @@ and `git clone` behave as they would in a user's checkout.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
-
-import json
 
 import yaml
 
@@ -139,3 +140,44 @@ def commit_stand_in_outputs(root: Path) -> Path:
             _stand_in(root / dep)
     run(["dvc", "commit", "-f", "-q"], root)
     return root
+
+
+def queue_status(root: Path, env: dict[str, str]) -> dict[str, str]:
+    """Experiment name -> its status in `dvc queue status` (Queued, Running, Success, Failed)."""
+    table = run(["dvc", "queue", "status"], root, env)
+    status = {}
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and re.fullmatch(r"[0-9a-f]{7}", fields[0]):
+            status[fields[1]] = fields[-1]
+    return status
+
+
+def run_queue(root: Path, env: dict[str, str], jobs: int, timeout_s: float
+              ) -> tuple[dict[str, str], dict[str, str], list]:
+    """Run the queued experiments with `dvc queue start -j jobs` and wait for them; fail the
+    test if one fails. Returns (name -> status, name -> `dvc queue logs`, `dvc exp show`)."""
+    run(["dvc", "queue", "start", "-j", str(jobs)], root, env)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while (status := queue_status(root, env)) and \
+                set(status.values()) & {"Queued", "Running"}:
+            assert time.monotonic() < deadline, f"queue busy after {timeout_s} s: {status}"
+            time.sleep(5)
+    finally:
+        subprocess.run(["dvc", "queue", "stop", "--kill"], cwd=root, env=env,
+                       capture_output=True)
+    logs = {name: run(["dvc", "queue", "logs", name], root, env) for name in status}
+    failed = {name: logs[name][-3000:] for name, state in status.items() if state != "Success"}
+    assert not failed, f"queued experiments failed: {failed}"
+    return status, logs, json.loads(run(["dvc", "exp", "show", "--json"], root, env))
+
+
+def experiments(shown: list) -> dict[str, dict]:
+    """Experiment name -> its data, from `dvc exp show --json`."""
+    found = {}
+    for baseline in shown:
+        for exp in baseline.get("experiments") or []:
+            for rev in exp["revs"]:
+                found[rev["name"]] = rev["data"]
+    return found

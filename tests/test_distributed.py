@@ -204,7 +204,13 @@ def test_adapter_trains_data_parallel_like_one_process(tiny_generator, tmp_path,
     losses = [p["loss"] for p in record["losses"]]
     assert record["processes"] == 2 and reference["processes"] == 1
     assert losses[-1] < losses[0]
-    assert losses == pytest.approx([p["loss"] for p in reference["losses"]], rel=1e-4)
+    # the first step's loss is the same function of the same weights: float noise only;
+    # after it, gloo's all-reduce adds the halves' gradients in another order than one
+    # process does, and lr 2e-2 grows that noise (1.02e-4 relative at step 3 once, in
+    # CI). Gradients summed instead of averaged would double the step: far more than 1e-3
+    expected = [p["loss"] for p in reference["losses"]]
+    assert losses[0] == pytest.approx(expected[0], rel=1e-5)
+    assert losses == pytest.approx(expected, rel=1e-3)
     assert record["tokens"] == reference["tokens"]
     # gradients were all-reduced: both processes ended with the same weights
     digests = [line.rsplit(" ", 1)[-1] for line in result.stderr.splitlines()

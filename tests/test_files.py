@@ -124,3 +124,38 @@ def test_a_failed_writer_leaves_no_folder_it_created(tmp_path):
             fh.write("{")
             raise RuntimeError
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_claim_removes_abandoned_states_but_not_a_live_runs(tmp_path):
+    """Resumable states of other keys are removed, unless a live process holds one (a
+    concurrent queued experiment); a dead holder's lock is gone (the kernel drops it)."""
+    import subprocess
+    import sys
+
+    from bootstrap_embeddings.files import claim_folder
+
+    root = tmp_path / "train_embedder" / "hau"
+    (root / "abandoned" / "checkpoint-2").mkdir(parents=True)  # a killed run's, no lock
+    holder = ("import sys, time; from bootstrap_embeddings.files import claim_folder; "
+              "claim_folder(sys.argv[1], sys.argv[2], 'checkpoints'); print('held', flush=True); "
+              "time.sleep(60)")
+    live = subprocess.Popen([sys.executable, "-c", holder, str(root), "live"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert live.stdout.readline().strip() == "held"
+        dead = subprocess.run([sys.executable, "-c", holder.replace("time.sleep(60)", "0"),
+                               str(root), "dead"], capture_output=True, text=True)
+        assert dead.returncode == 0 and (root / "dead" / ".lock").is_file()
+        # the dead run's claim removed the abandoned folder, and left the live one's
+        assert sorted(p.name for p in root.iterdir()) == ["dead", "live"]
+
+        mine = claim_folder(root, "mine", "checkpoints")
+        assert mine == root / "mine" and mine.is_dir()
+        assert sorted(p.name for p in root.iterdir()) == ["live", "mine"]
+    finally:
+        live.kill()
+        live.wait()
+    # the live run has died: its folder goes; so does this process's earlier claim (runs
+    # in one process follow each other)
+    claim_folder(root, "later", "checkpoints")
+    assert sorted(p.name for p in root.iterdir()) == ["later"]

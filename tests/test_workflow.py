@@ -28,7 +28,8 @@ import yaml
 
 from conftest import make_tiny_encoder, make_tiny_generator
 from project_copy import (
-    SMALL_DATA, commit_copied_sources, copy_project, git_commit, run, stage_env, stages_run,
+    SMALL_DATA, commit_copied_sources, copy_project, experiments, git_commit, queue_status, run,
+    run_queue, stage_env, stages_run,
 )
 
 pytestmark = pytest.mark.integration
@@ -77,17 +78,6 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
-def _queue_status(root: Path, env: dict[str, str]) -> dict[str, str]:
-    """Experiment name -> its status in `dvc queue status` (Queued, Running, Success, Failed)."""
-    table = run(["dvc", "queue", "status"], root, env)
-    status = {}
-    for line in table.splitlines():
-        fields = line.split()
-        if len(fields) >= 4 and re.fullmatch(r"[0-9a-f]{7}", fields[0]):
-            status[fields[1]] = fields[-1]
-    return status
-
-
 @dataclass
 class Queued:
     baseline: str
@@ -103,44 +93,21 @@ def queued(project) -> Queued:
     baseline = run(["git", "rev-parse", "HEAD"], project, env).strip()
     run(["dvc", "exp", "run", "--queue", "-S", f"strategy={','.join(STRATEGIES)}", "report"],
         project, env)
-    status = _queue_status(project, env)
+    status = queue_status(project, env)
     assert list(status.values()) == ["Queued"] * len(STRATEGIES), status
 
-    run(["dvc", "queue", "start", "-j", "1"], project, env)
-    deadline = time.monotonic() + QUEUE_TIMEOUT_S
-    try:
-        while (status := _queue_status(project, env)) and \
-                set(status.values()) & {"Queued", "Running"}:
-            assert time.monotonic() < deadline, f"queue busy after {QUEUE_TIMEOUT_S} s: {status}"
-            time.sleep(5)
-    finally:
-        subprocess.run(["dvc", "queue", "stop", "--kill"], cwd=project, env=env,
-                       capture_output=True)
-    logs = {name: run(["dvc", "queue", "logs", name], project, env) for name in status}
-    failed = {name: logs[name][-3000:] for name, state in status.items() if state != "Success"}
-    assert not failed, f"queued experiments failed: {failed}"
-    shown = json.loads(run(["dvc", "exp", "show", "--json"], project, env))
-    experiments = _experiments(shown)
-    names = {experiments[name]["params"]["params.yaml"]["data"]["strategy"]: name
-             for name in status if name in experiments}
-    assert set(names) == set(STRATEGIES), f"dvc exp show: {sorted(experiments)}, queue: {status}"
+    status, logs, shown = run_queue(project, env, jobs=1, timeout_s=QUEUE_TIMEOUT_S)
+    exps = experiments(shown)
+    names = {exps[name]["params"]["params.yaml"]["data"]["strategy"]: name
+             for name in status if name in exps}
+    assert set(names) == set(STRATEGIES), f"dvc exp show: {sorted(exps)}, queue: {status}"
     return Queued(baseline, names, logs, shown)
 
 
-def _experiments(shown: list) -> dict[str, dict]:
-    """Experiment name -> its data, from `dvc exp show --json`."""
-    found = {}
-    for baseline in shown:
-        for exp in baseline.get("experiments") or []:
-            for rev in exp["revs"]:
-                found[rev["name"]] = rev["data"]
-    return found
-
-
 def test_queue_runs_both_strategies_and_shared_stages_once(project, queued):
-    experiments = _experiments(queued.shown)
+    exps = experiments(queued.shown)
     for strategy, name in queued.names.items():
-        data = experiments[name]
+        data = exps[name]
         score = data["metrics"][METRICS]["data"][LANGUAGE]["main_score"]
         assert 0.0 <= score <= 1.0
 
@@ -157,9 +124,9 @@ def test_queue_runs_both_strategies_and_shared_stages_once(project, queued):
     for stage, path in (("base_generator", "models/base/generator"),
                         ("base_embedder", "models/base/embedder")):
         for name in queued.names.values():
-            assert experiments[name]["deps"][path]["hash"] == lock[stage]["outs"][0]["md5"]
+            assert exps[name]["deps"][path]["hash"] == lock[stage]["outs"][0]["md5"]
     for path in (f"data/prepared/{LANGUAGE}/anchors.jsonl", f"data/prepared/{LANGUAGE}/eval.jsonl"):
-        hashes = {experiments[name]["deps"][path]["hash"] for name in queued.names.values()}
+        hashes = {exps[name]["deps"][path]["hash"] for name in queued.names.values()}
         assert len(hashes) == 1 and None not in hashes, (path, hashes)
 
 

@@ -87,19 +87,13 @@ class TrainingState:
         self.folder = self.root / key
 
     def open(self) -> None:
-        """Remove the states of other keys (changed params, data or code: they can never
-        resume) and any leftover temporary of this one. Collective under torchrun."""
-        import shutil
-
-        from bootstrap_embeddings.files import remove_stale_temporaries
+        """Claim this key's folder; remove the states of other keys that no live run holds
+        (changed params, data or code: they can never resume) and any leftover temporary
+        of this one. Collective under torchrun."""
+        from bootstrap_embeddings.files import claim_folder, remove_stale_temporaries
 
         if distributed.is_main_process():
-            if self.root.is_dir():
-                for other in self.root.iterdir():
-                    if other.name != self.key and not other.name.startswith("."):
-                        log.info("removing the resumable state %s: its params, data or code "
-                                 "differ from this run's; training starts afresh", other)
-                        shutil.rmtree(other, ignore_errors=True)
+            claim_folder(self.root, self.key, "resumable state")
             remove_stale_temporaries(self.folder / STATE_DIR)
         distributed.wait_for_everyone()
 
