@@ -208,15 +208,9 @@ def claim_folder(root: str | Path, key: str, what: str) -> Path:
 
     folder = Path(root) / key
     lock = folder / LOCK_FILE
-    if folder in _held:  # this process claimed it before (a retry in the same process)
-        fd = _held.pop(folder)
-        try:
-            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
-                _held[folder] = fd
-        except FileNotFoundError:
-            pass
-        if folder not in _held:
-            os.close(fd)  # its folder was removed since: claim anew
+    # this process claimed it before (a retry in the same process), and it is still there
+    if folder in _held and not _locks(_held[folder], lock):
+        os.close(_held.pop(folder))
     while folder not in _held:
         folder.mkdir(parents=True, exist_ok=True)
         try:
@@ -224,17 +218,22 @@ def claim_folder(root: str | Path, key: str, what: str) -> Path:
         except FileNotFoundError:  # removed between mkdir and open: claim anew
             continue
         fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
-                _held[folder] = fd
-                break
-        except FileNotFoundError:
-            pass
-        os.close(fd)  # the holder finished and removed the folder meanwhile: claim anew
+        if _locks(fd, lock):
+            _held[folder] = fd
+        else:
+            os.close(fd)  # the holder finished and removed the folder meanwhile: claim anew
     for other in sorted(Path(root).iterdir()):
         if other != folder and other.is_dir() and not other.name.startswith("."):
             _remove_if_abandoned(other, what)
     return folder
+
+
+def _locks(fd: int, lock: Path) -> bool:
+    """Whether the open file `fd` is still the lock file at `lock` (not a removed one)."""
+    try:
+        return os.fstat(fd).st_ino == os.stat(lock).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _remove_if_abandoned(folder: Path, what: str) -> None:

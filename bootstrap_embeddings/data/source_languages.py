@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bootstrap_embeddings.errors import UserError
+from bootstrap_embeddings.languages import fill_language
 
 ENGLISH = "eng"
 LANG = "{lang}"
@@ -188,12 +189,6 @@ def _per_language(value: str | None) -> bool:
     return bool(value) and (LANG in value or "{language}" in value)
 
 
-def _fill(value: str | None, code: str) -> str | None:
-    from bootstrap_embeddings.languages import fill_language
-
-    return fill_language(value, code) if value else value
-
-
 def _check_file(source, source_key: str, key: str, codes: Iterable[str]) -> None:
     """A `{lang}` in a file source's path names one file per language: each must exist."""
     import glob
@@ -207,7 +202,7 @@ def _check_file(source, source_key: str, key: str, codes: Iterable[str]) -> None
     pattern = re.compile(f"{before}(?P<code>[^/]+){after}")
     have = [m["code"] for f in glob.glob(path.replace(LANG, "*")) if (m := pattern.fullmatch(f))]
     for code in codes:
-        if not Path(_fill(path, code)).is_file():
+        if not Path(fill_language(path, code)).is_file():
             raise missing_code(key, code, f"{source_key}.path ({path})", have)
 
 
@@ -215,12 +210,12 @@ def _check_hf(source, source_key: str, key: str, codes: list[str]) -> list[str]:
     """Check a hub source against the known-dataset table; return what the table cannot tell."""
     unchecked = []
     for code in codes:
-        name = _fill(source.name, code)
+        name = fill_language(source.name, code)
         known = KNOWN_DATASETS.get(name)
         if known is None:
             unchecked.append(f"{source_key}.name: {name} is not in the table of known datasets")
             continue
-        config = _fill(source.config, code) or "default"
+        config = fill_language(source.config, code) or "default"
         if known.configs is None and _per_language(source.config):
             unchecked.append(f"{source_key}.config: the configs of {name} are not in the "
                              "table of known datasets")
@@ -234,8 +229,8 @@ def _check_hf(source, source_key: str, key: str, codes: list[str]) -> list[str]:
             if values is None:
                 unchecked.append(f"{source_key}.filter.{column}: the values of {name}'s "
                                  f"{column} are not in the table of known datasets")
-            elif _fill(value, code) not in values:
-                raise missing_code(key, _fill(value, code), f"{name} (its {column})", values)
+            elif fill_language(value, code) not in values:
+                raise missing_code(key, fill_language(value, code), f"{name} (its {column})", values)
     return list(dict.fromkeys(unchecked))
 
 
